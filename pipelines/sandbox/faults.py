@@ -1,0 +1,136 @@
+"""Deterministic fault injection.
+
+A ``Fault`` fires on API requests (never on ``/_sandbox`` admin requests) that match its
+filters. Which requests it fires on:
+
+* ``at_requests={3, 5}``: exactly those global request numbers (``times`` is ignored);
+* ``rate=0.2``: each matching request with that probability, drawn from ``Random(seed)``,
+  so the pattern repeats run to run; at most ``times`` firings (``None`` = unbounded);
+* otherwise: the next ``times`` matching requests (``None`` = every one).
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+FAULT_KINDS: tuple[str, ...] = (
+    "429",
+    "500",
+    "502",
+    "503",
+    "502_html",
+    "reset",
+    "hang",
+    "body",
+    "latency",
+)
+REQUEST_KINDS: tuple[str, ...] = (
+    "list_syncs",
+    "get_sync",
+    "list_executions",
+    "get_execution",
+    "other",
+)
+
+
+@dataclass
+class Fault:
+    """One injected failure.
+
+    Attributes:
+        kind: ``429`` (with ``Retry-After`` unless switched off), ``500``, ``502``, ``503``
+            (JSON ApiError bodies), ``502_html`` (an HTML body), ``reset`` (the connection is
+            closed with a TCP RST, no response), ``hang`` (no answer until the server stops,
+            or for ``delay`` seconds if given, then the connection is closed), ``body`` (send
+            ``body`` verbatim with ``status``), ``latency`` (sleep ``delay`` s, then answer).
+        times: how many times it fires (``None`` = unbounded).
+        kind_filter: only requests of this kind (``list_executions`` ...).
+        sync_id: only requests about this sync.
+        at_requests: fire on these global request numbers (1-based).
+        rate: fire with this probability per matching request.
+        seed: seed of the ``rate`` draws.
+        retry_after: seconds in the 429's ``Retry-After`` header.
+        body: raw body for ``body`` faults: ``bytes``/``str`` verbatim, anything else as JSON.
+        status: HTTP status for ``body`` faults.
+        delay: seconds for ``latency`` (default 1 s) and the optional cap for ``hang``.
+        headers: extra response headers for ``body`` faults.
+    """
+
+    kind: str
+    times: int | None = 1
+    kind_filter: str | None = None
+    sync_id: str | None = None
+    at_requests: set[int] | frozenset[int] | None = None
+    rate: float | None = None
+    seed: int = 0
+    retry_after: float = 1
+    body: Any = None
+    status: int = 200
+    delay: float | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    fired: int = field(default=0, compare=False)
+    _rng: random.Random = field(default_factory=random.Random, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.kind not in FAULT_KINDS:
+            raise ValueError(f"fault kind must be one of {FAULT_KINDS}, not {self.kind!r}")
+        if self.kind_filter is not None and self.kind_filter not in REQUEST_KINDS:
+            raise ValueError(f"kind_filter must be one of {REQUEST_KINDS}")
+        if self.rate is not None and not 0.0 <= self.rate <= 1.0:
+            raise ValueError("rate must be within [0, 1]")
+        self._rng = random.Random(self.seed)
+        if self.at_requests is not None:
+            self.at_requests = frozenset(self.at_requests)
+
+    def exhausted(self) -> bool:
+        if self.at_requests is not None:
+            return False
+        return self.times is not None and self.fired >= self.times
+
+    def matches(self, n: int, kind: str, sync_id: str | None) -> bool:
+        """Decide (and record) whether this fault fires on request ``n``."""
+        if self.kind_filter is not None and kind != self.kind_filter:
+            return False
+        if self.sync_id is not None and sync_id != self.sync_id:
+            return False
+        if self.at_requests is not None:
+            hit = n in self.at_requests
+        else:
+            if self.exhausted():
+                return False
+            hit = self.rate is None or self._rng.random() < self.rate
+        if hit:
+            self.fired += 1
+        return hit
+
+
+class FaultBook:
+    """The injected faults, checked in injection order; the first that fires wins."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._faults: list[Fault] = []
+
+    def add(self, fault: Fault) -> Fault:
+        with self._lock:
+            self._faults.append(fault)
+        return fault
+
+    def clear(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
+    def pick(self, n: int, kind: str, sync_id: str | None) -> Fault | None:
+        with self._lock:
+            for fault in self._faults:
+                if fault.matches(n, kind, sync_id):
+                    return fault
+            return None
+
+    @property
+    def faults(self) -> list[Fault]:
+        with self._lock:
+            return list(self._faults)

@@ -1,0 +1,268 @@
+"""Polytomic bulk-sync execution history, as a dlt source.
+
+Three tables, merged on their ids, in the dataset you choose (`polytomic` by default):
+
+* `bulk_syncs`: one row per bulk sync; nested configuration is kept as JSON columns.
+* `bulk_sync_executions`: one row per execution, with `bulk_sync_id`.
+* `bulk_sync_executions__schemas`: one row per (execution, schema), with `execution_id` and
+  `bulk_sync_id`. Re-loading an execution replaces its schema rows.
+
+Records that cannot be merged (no `id`, no parsable `updated_at`) go to `rejected_records`.
+
+Credentials follow dlt conventions under `[sources.polytomic]`: `api_key` (Bearer), or
+`deployment_key` + `organization_id` (Basic). Environment variables work too, for example
+`SOURCES__POLYTOMIC__API_KEY`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import dlt
+from dlt.common.schema.typing import TColumnSchema
+from dlt.sources import DltResource
+
+from . import settings
+from .client import PolytomicClient, auth_header
+from .errors import ConfigError
+from .fanout import RunContext, walk_syncs
+from .records import parse_ts, sync_row
+from .walk import WalkOptions
+
+__all__ = ["RunContext", "polytomic_source"]
+
+_TS: TColumnSchema = {"data_type": "timestamp", "timezone": True}
+_EXECUTION_COLUMNS: dict[str, TColumnSchema] = {
+    "id": {"data_type": "text", "nullable": False},
+    "bulk_sync_id": {"data_type": "text"},
+    "status": {"data_type": "text"},
+    "status_message": {"data_type": "text"},
+    "type": {"data_type": "text"},
+    "version": {"data_type": "text"},
+    "created_at": _TS,
+    "started_at": _TS,
+    "completed_at": _TS,
+    # The newest version wins when one load holds an execution twice.
+    "updated_at": {**_TS, "dedup_sort": "desc"},
+    **{name: {"data_type": "bigint"} for name in settings.EXECUTION_COUNTS},
+    **{name: {"data_type": "bool"} for name in settings.EXECUTION_BOOLEANS},
+}
+_SCHEMA_COLUMNS: dict[str, TColumnSchema] = {
+    "execution_id": {"data_type": "text"},
+    "bulk_sync_id": {"data_type": "text"},
+    "schema": {"data_type": "text"},
+    "status": {"data_type": "text"},
+    "status_message": {"data_type": "text"},
+    "output_name": {"data_type": "text"},
+    "version": {"data_type": "text"},
+    **{name: _TS for name in settings.EXECUTION_TIMESTAMPS},
+    **{name: {"data_type": "bigint"} for name in settings.EXECUTION_COUNTS},
+}
+_SYNC_COLUMNS: dict[str, TColumnSchema] = {
+    "id": {"data_type": "text", "nullable": False},
+    "name": {"data_type": "text"},
+    "active": {"data_type": "bool"},
+    "created_at": _TS,
+    "updated_at": _TS,
+    "last_seen_at": _TS,
+    **{name: {"data_type": "json"} for name in settings.SYNC_JSON_FIELDS},
+}
+
+
+def shard_of(sync_id: str, shards: int) -> int:
+    """A stable shard number: sha256 of the id, never Python's salted `hash()`."""
+    return int.from_bytes(hashlib.sha256(sync_id.encode()).digest()[:8], "big") % shards
+
+
+def parse_shard(shard: str | None) -> tuple[int, int] | None:
+    if not shard:
+        return None
+    try:
+        index, total = (int(p) for p in shard.split("/"))
+    except ValueError:
+        raise ConfigError(f"shard must look like i/n (e.g. 0/4), got {shard!r}") from None
+    if total < 1 or not 0 <= index < total:
+        raise ConfigError(f"shard {shard!r}: need 0 <= i < n")
+    return index, total
+
+
+@dlt.source(name="polytomic", section="polytomic", max_table_nesting=1)
+def polytomic_source(
+    api_key: str | None = dlt.secrets.value,
+    deployment_key: str | None = dlt.secrets.value,
+    organization_id: str | None = dlt.config.value,
+    base_url: str = settings.DEFAULT_BASE_URL,
+    api_version: str = settings.DEFAULT_API_VERSION,
+    bulk_sync_ids: Sequence[str] | None = None,
+    active: bool | None = None,
+    shard: str | None = None,
+    lookback_seconds: int = settings.DEFAULT_LOOKBACK_SECONDS,
+    checkpoint_pages: int = settings.DEFAULT_CHECKPOINT_PAGES,
+    concurrency: int = settings.DEFAULT_CONCURRENCY,
+    hydration_concurrency: int = settings.DEFAULT_HYDRATION_CONCURRENCY,
+    initial_since: str | None = None,
+    timeout_seconds: float = settings.DEFAULT_TIMEOUT_SECONDS,
+    max_attempts: int = settings.DEFAULT_MAX_ATTEMPTS,
+    backoff_factor: float = 1.0,
+    max_retry_after_seconds: float = settings.DEFAULT_MAX_RETRY_AFTER_SECONDS,
+    backfill_since: str | None = None,
+    backfill_until: str | None = None,
+    context: Any = None,
+) -> list[DltResource]:
+    """Bulk syncs and their execution history.
+
+    Args:
+        api_key: Polytomic API key, sent as `Authorization: Bearer`.
+        deployment_key: On-prem deployment or partner key, sent as Basic auth with
+            `organization_id` as the user name.
+        organization_id: The organization the deployment key acts for.
+        base_url: The deployment URL; plain http is refused except on loopback.
+        api_version: Sent as `X-Polytomic-Version`.
+        bulk_sync_ids: Load only these syncs. An unknown id is a configuration error.
+        active: Only active (True) or paused (False) syncs; None for both.
+        shard: `i/n` picks a stable, hash-based subset of syncs for sharded deployments.
+        lookback_seconds: How far behind its cursor each walk re-reads, for late commits.
+        checkpoint_pages: Pages per sync per load; a killed first load resumes from the last one.
+        concurrency: Syncs walked at once.
+        hydration_concurrency: Execution detail requests at once, when list items lack `schemas`.
+        initial_since: Skip executions updated before this date on the first load.
+        timeout_seconds: Connect and read timeout per request; timeouts are retried.
+        max_attempts: Attempts per request (429, 5xx, resets and timeouts are retried).
+        backoff_factor: Exponential backoff multiplier between attempts.
+        max_retry_after_seconds: Longest `Retry-After` we sleep; longer stops the run.
+        backfill_since: Re-read executions updated in `[backfill_since, backfill_until)`
+            without moving the incremental cursors.
+        backfill_until: End of the backfill window (exclusive); open-ended when None.
+        context: A `RunContext` shared by successive loads of one run (the runner passes it).
+
+    Returns:
+        The `bulk_syncs` and `bulk_sync_executions` resources.
+    """
+    client = PolytomicClient(
+        base_url,
+        auth_header(api_key, deployment_key, organization_id),
+        api_version=api_version,
+        timeout=timeout_seconds,
+        max_attempts=max_attempts,
+        backoff_factor=backoff_factor,
+        max_retry_after=max_retry_after_seconds,
+    )
+    ctx: RunContext = context if isinstance(context, RunContext) else RunContext()
+    ctx.client = client  # type: ignore[attr-defined]
+    selected = _selection(bulk_sync_ids, shard)
+    window = (_ts("backfill_since", backfill_since), _ts("backfill_until", backfill_until))
+    options = WalkOptions(
+        lookback=timedelta(seconds=lookback_seconds),
+        checkpoint_pages=max(1, checkpoint_pages),
+        initial_since=_ts("initial_since", initial_since),
+        since=window[0],
+        until=window[1],
+    )
+
+    def listed() -> list[dict[str, Any]]:
+        if ctx.syncs is None:
+            ctx.syncs = [
+                s for s in client.list_syncs(active) if isinstance(s, dict) and s.get("id")
+            ]
+            known = {s["id"] for s in ctx.syncs}
+            missing = sorted(set(bulk_sync_ids or ()) - known)
+            if missing:
+                raise ConfigError(f"unknown --bulk-sync-id: {', '.join(missing)}")
+        return [s for s in ctx.syncs if selected(s["id"])]
+
+    @dlt.resource(
+        name="bulk_syncs",
+        primary_key="id",
+        write_disposition="merge",
+        max_table_nesting=0,
+        columns=_SYNC_COLUMNS,
+    )
+    def bulk_syncs() -> Iterator[list[dict[str, Any]]]:
+        """Every bulk sync the credentials can see, with `last_seen_at` set to this run.
+
+        A sync deleted in Polytomic keeps its row; its `last_seen_at` stops moving.
+        """
+        syncs = listed()
+        if ctx.syncs_emitted:
+            return
+        ctx.syncs_emitted = True
+        seen_at = datetime.now(UTC)
+        yield [sync_row(s, seen_at) for s in syncs]
+
+    @dlt.resource(
+        name="bulk_sync_executions",
+        primary_key="id",
+        write_disposition="merge",
+        columns=_EXECUTION_COLUMNS,
+        nested_hints={"schemas": dlt.mark.make_nested_hints(columns=_SCHEMA_COLUMNS)},
+    )
+    def bulk_sync_executions() -> Iterator[Any]:
+        """Executions of each sync, walked incrementally on `updated_at` with per-sync cursors.
+
+        Merge (delete-insert) on `id` replaces an execution's nested `schemas` rows as a whole,
+        so a re-loaded execution never keeps stale schema rows. The child table has no key of
+        its own on purpose: dlt would then merge it separately and stale rows would stay.
+        """
+        syncs = listed()
+        state = dlt.current.resource_state()
+        if window[0] is None:
+            states = state.setdefault("syncs", {})
+            _prune(states, {s["id"] for s in ctx.syncs or []})
+        else:
+            key = f"{backfill_since}|{backfill_until}|{','.join(sorted(bulk_sync_ids or []))}"
+            states = state.setdefault("backfills", {}).setdefault(key, {})
+        todo = [s["id"] for s in syncs if s["id"] not in ctx.failed and s["id"] not in ctx.gone]
+        if ctx.loads and not ctx.pending:
+            return
+        if ctx.loads:
+            todo = [i for i in todo if i in ctx.pending]
+        ctx.loads += 1
+        batches = walk_syncs(client, todo, states, options, ctx, concurrency, hydration_concurrency)
+        for batch in batches:
+            if batch.rows:
+                yield batch.rows
+            for row in batch.rejected:
+                yield _rejected(row)
+        if ctx.fatal is not None:
+            raise ctx.fatal
+
+    return [bulk_syncs(), bulk_sync_executions()]
+
+
+def _rejected(row: dict[str, Any]) -> Any:
+    hints = dlt.mark.make_hints(
+        table_name="rejected_records", write_disposition="append", primary_key=()
+    )
+    return dlt.mark.with_hints(row, hints, create_table_variant=True)
+
+
+def _prune(states: dict[str, Any], listed: set[str]) -> None:
+    """Forget the state of syncs the API no longer lists; their rows stay in the warehouse."""
+    if not listed:
+        return
+    for sync_id in [s for s in states if s not in listed]:
+        del states[sync_id]
+
+
+def _selection(ids: Sequence[str] | None, shard: str | None) -> Any:
+    wanted = set(ids or ())
+    parsed = parse_shard(shard)
+
+    def selected(sync_id: str) -> bool:
+        if wanted and sync_id not in wanted:
+            return False
+        return parsed is None or shard_of(sync_id, parsed[1]) == parsed[0]
+
+    return selected
+
+
+def _ts(name: str, value: str | None) -> datetime | None:
+    if value is None or value == "":
+        return None
+    parsed = parse_ts(value if "T" in value else f"{value}T00:00:00+00:00")
+    if parsed is None:
+        raise ConfigError(f"{name}: not a date or datetime: {value!r}")
+    return parsed

@@ -1,0 +1,256 @@
+"""HTTP client for the Polytomic REST API: auth, version header, retries, pagination.
+
+Retries come from dlt's requests helper (429, 5xx, resets, timeouts; `Retry-After` honoured).
+On top of it sit a shared rate gate, so one 429 slows every thread, and a cap on how long a
+`Retry-After` may ask us to sleep.
+"""
+
+from __future__ import annotations
+
+import base64
+import ipaddress
+import json
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from dlt.sources.helpers.requests import Client
+from requests import Response
+
+from . import settings
+from .errors import (
+    ApiError,
+    AuthError,
+    BadRequest,
+    ConfigError,
+    MalformedResponse,
+    NotFound,
+    PaginationError,
+    RateLimitTooLong,
+    redact,
+)
+
+
+def auth_header(
+    api_key: str | None, deployment_key: str | None, organization_id: str | None
+) -> str:
+    """`api_key` is sent as Bearer; `deployment_key` + `organization_id` as Basic auth."""
+    if api_key:
+        return f"Bearer {api_key}"
+    if deployment_key and organization_id:
+        # The Terraform provider's form: username = organization id, password = the key.
+        raw = f"{organization_id}:{deployment_key}".encode()
+        return "Basic " + base64.b64encode(raw).decode()
+    if deployment_key:
+        raise ConfigError(
+            "deployment_key needs organization_id: set sources.polytomic.organization_id "
+            "(env SOURCES__POLYTOMIC__ORGANIZATION_ID)"
+        )
+    raise ConfigError(
+        "no credentials: set sources.polytomic.api_key (env SOURCES__POLYTOMIC__API_KEY), "
+        "or deployment_key + organization_id"
+    )
+
+
+def check_base_url(base_url: str) -> str:
+    """Refuse plain http unless it points at loopback; TLS verification always stays on."""
+    parts = urlsplit(base_url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"base_url must be an http(s) URL, got {base_url!r}")
+    if parts.scheme == "http":
+        host = parts.hostname
+        try:
+            loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            loopback = False
+        if not loopback:
+            raise ConfigError(f"refusing plain-http base_url {base_url!r}: use https")
+    return base_url.rstrip("/")
+
+
+class RateGate:
+    """One 429 pauses every worker thread until the server's `Retry-After` has passed."""
+
+    def __init__(self, max_wait: float) -> None:
+        self.max_wait = max_wait
+        self._until = 0.0
+        self._lock = threading.Lock()
+
+    def on_response(self, response: Response, *args: Any, **kwargs: Any) -> Response:
+        if response.status_code == 429:
+            wait = _retry_after_seconds(response.headers.get("Retry-After"))
+            if wait is not None and wait > self.max_wait:
+                raise RateLimitTooLong(
+                    f"the API asked us to wait {wait:.0f}s (Retry-After), more than "
+                    f"max_retry_after_seconds={self.max_wait:.0f}; stopping instead of "
+                    "sleeping through the next scheduled run",
+                    status=429,
+                )
+            with self._lock:
+                self._until = max(self._until, time.monotonic() + (wait or 1.0))
+        return response
+
+    def wait(self) -> None:
+        with self._lock:
+            delay = self._until - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+
+
+def _retry_after_seconds(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None  # an HTTP date: leave it to dlt's retry, which parses it
+
+
+@dataclass
+class Page:
+    """One page of a list endpoint: its rows, the token that fetched it and the next token."""
+
+    items: list[Any]
+    token: str | None
+    next_token: str | None
+
+
+@dataclass
+class Paginator:
+    """Follows `pagination.next_page_token`; a token seen twice is an error, not a loop."""
+
+    seen: set[str] = field(default_factory=set)
+
+    def advance(self, body: dict[str, Any]) -> str | None:
+        pagination = body.get("pagination")
+        token = pagination.get("next_page_token") if isinstance(pagination, dict) else None
+        if not token:  # absent key, null and "" all mean the last page
+            return None
+        if not isinstance(token, str):
+            raise MalformedResponse(f"next_page_token is not a string: {type(token).__name__}")
+        if token in self.seen:
+            raise PaginationError("the API returned a page token it had already returned")
+        self.seen.add(token)
+        return token
+
+
+class PolytomicClient:
+    """Thread-safe: dlt's `Client` keeps one retrying session per thread."""
+
+    def __init__(
+        self,
+        base_url: str,
+        authorization: str,
+        api_version: str = settings.DEFAULT_API_VERSION,
+        timeout: float = settings.DEFAULT_TIMEOUT_SECONDS,
+        max_attempts: int = settings.DEFAULT_MAX_ATTEMPTS,
+        backoff_factor: float = 1.0,
+        max_retry_after: float = settings.DEFAULT_MAX_RETRY_AFTER_SECONDS,
+    ) -> None:
+        self.base_url = check_base_url(base_url)
+        self._secrets = [authorization.split(" ", 1)[-1]]
+        self.gate = RateGate(max_retry_after)
+        headers = {
+            "Authorization": authorization,
+            "X-Polytomic-Version": api_version,
+            "Accept": "application/json",
+            "User-Agent": "polytomic-etl",
+        }
+        self._http = Client(
+            request_timeout=timeout,
+            raise_for_status=False,
+            request_max_attempts=max_attempts,
+            request_backoff_factor=backoff_factor,
+            request_max_retry_delay=max_retry_after,
+            session_attrs={"headers": headers, "hooks": {"response": [self.gate.on_response]}},
+        )
+        self.requests: Counter[str] = Counter()
+        self._count_lock = threading.Lock()
+
+    def get(self, path: str, params: dict[str, Any] | None = None, kind: str = "other") -> Any:
+        """GET a JSON body; raise a typed, redacted error for anything but 200."""
+        with self._count_lock:
+            self.requests[kind] += 1
+        self.gate.wait()
+        response = self._http.get(self.base_url + path, params=params)
+        if response.status_code != 200:
+            raise self._error(response, path)
+        try:
+            return response.json()
+        except ValueError:
+            raise MalformedResponse(
+                f"GET {path}: HTTP 200 but the body is not JSON: {self._snippet(response)}"
+            ) from None
+
+    def _snippet(self, response: Response) -> str:
+        return redact(response.text or "", self._secrets)
+
+    def _error(self, response: Response, path: str) -> ApiError:
+        code = response.status_code
+        message = _error_message(response) or self._snippet(response)
+        message = redact(message, self._secrets)
+        if code in (401, 403):
+            return AuthError(f"authentication failed (HTTP {code}): {message}")
+        if code == 404:
+            return NotFound(f"GET {path}: not found", status=404)
+        if code == 400:
+            return BadRequest(f"GET {path}: HTTP 400: {message}", status=400)
+        return ApiError(f"GET {path}: HTTP {code} after retries: {message}", status=code)
+
+    def pages(
+        self, path: str, params: dict[str, Any], kind: str, token: str | None = None
+    ) -> Iterator[Page]:
+        """Yield pages of a list endpoint, starting from `token` when given."""
+        paginator = Paginator()
+        while True:
+            query = dict(params, page_token=token) if token else params
+            body = self.get(path, query, kind=kind)
+            if not isinstance(body, dict):
+                raise MalformedResponse(f"GET {path}: expected a JSON object envelope")
+            data = body.get("data")
+            if data is None:  # the API sends `data: null` on empty pages
+                data = []
+            if not isinstance(data, list):
+                raise MalformedResponse(f"GET {path}: `data` is {type(data).__name__}, not a list")
+            next_token = paginator.advance(body)
+            yield Page(items=data, token=token, next_token=next_token)
+            if next_token is None:
+                return
+            token = next_token
+
+    def list_syncs(self, active: bool | None = None) -> list[dict[str, Any]]:
+        # The docs say this list paginates (50 per page) but the SDK model says it does not:
+        # follow a token when one comes back.
+        params: dict[str, Any] = {} if active is None else {"active": str(active).lower()}
+        syncs: list[dict[str, Any]] = []
+        for page in self.pages(settings.SYNCS_PATH, params, kind="list_syncs"):
+            syncs.extend(page.items)
+        return syncs
+
+    def get_execution(self, sync_id: str, execution_id: str) -> dict[str, Any]:
+        path = settings.EXECUTION_PATH.format(sync_id=sync_id, execution_id=execution_id)
+        body = self.get(path, kind="get_execution")
+        data = body.get("data") if isinstance(body, dict) else None
+        if not isinstance(data, dict):
+            raise MalformedResponse(f"GET {path}: `data` is not an object")
+        return data
+
+
+def _error_message(response: Response) -> str | None:
+    """Read ApiError `{status, message, key, metadata}`, or the older `error` shapes."""
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    if not isinstance(body, dict):
+        return None
+    for candidate in (body.get("message"), body.get("error")):
+        if isinstance(candidate, str) and candidate:
+            return candidate
+        if isinstance(candidate, dict) and isinstance(candidate.get("message"), str):
+            return candidate["message"]
+    return json.dumps(body)[:200]

@@ -1,0 +1,142 @@
+"""Walk many syncs at once with a bounded pool; apply each sync's new state when it finishes.
+
+Workers only fetch. Rows and state changes reach dlt from the extracting thread, so a sync's
+cursor is written after all of its rows were yielded into the same load package. A sync that
+fails keeps its old state; the rows it did yield are whole pages and the merge absorbs them.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from .client import PolytomicClient
+from .errors import AuthError, NotFound, PolytomicError, RateLimitTooLong
+from .walk import Batch, SyncWalk, WalkMemory, WalkOptions
+
+log = logging.getLogger("polytomic_etl")
+
+
+@dataclass
+class RunContext:
+    """Shared by the successive loads (checkpoints) of one run in one process."""
+
+    syncs: list[dict[str, Any]] | None = None
+    syncs_emitted: bool = False
+    memory: dict[str, WalkMemory] = field(default_factory=dict)
+    pending: set[str] = field(default_factory=set)
+    failed: dict[str, str] = field(default_factory=dict)
+    gone: set[str] = field(default_factory=set)
+    counts: Counter[str] = field(default_factory=Counter)
+    fatal: BaseException | None = None
+    loads: int = 0
+
+    def walk_memory(self, sync_id: str) -> WalkMemory:
+        return self.memory.setdefault(sync_id, WalkMemory())
+
+
+_STOP = object()
+
+
+def walk_syncs(
+    client: PolytomicClient,
+    sync_ids: list[str],
+    states: dict[str, Any],
+    options: WalkOptions,
+    context: RunContext,
+    concurrency: int,
+    hydration_workers: int,
+) -> Iterator[Batch]:
+    """Yield batches from all syncs; write `states[sync_id]` as each sync finishes its part."""
+    inbox: queue.Queue[tuple[str, str, Any]] = queue.Queue(maxsize=max(4, concurrency * 4))
+    stop = threading.Event()
+    hydrators = ThreadPoolExecutor(hydration_workers, thread_name_prefix="hydrate")
+
+    def hydrate(sync_id: str, records: list[dict[str, Any]]) -> None:
+        def fetch(record: dict[str, Any]) -> None:
+            try:
+                detail = client.get_execution(sync_id, record["id"])
+            except NotFound:
+                detail = {}
+            schemas = detail.get("schemas")
+            record["schemas"] = schemas if isinstance(schemas, list) else []
+
+        list(hydrators.map(fetch, records))
+
+    def put(item: tuple[str, str, Any]) -> None:
+        while not stop.is_set():
+            try:
+                inbox.put(item, timeout=0.2)
+                return
+            except queue.Full:
+                continue
+
+    def work(sync_id: str) -> None:
+        walk = SyncWalk(
+            client, sync_id, states.get(sync_id), options, context.walk_memory(sync_id), hydrate
+        )
+        try:
+            for batch in walk.batches():
+                if stop.is_set():
+                    return
+                put(("batch", sync_id, batch))
+            put(("done", sync_id, walk))
+        except (AuthError, RateLimitTooLong) as exc:
+            put(("fatal", sync_id, exc))
+        except NotFound:
+            put(("gone", sync_id, None))
+        except PolytomicError as exc:
+            put(("failed", sync_id, exc))
+        except Exception as exc:  # an unexpected bug in one sync must not hide the others
+            log.exception("sync %s: unexpected error", sync_id)
+            put(("failed", sync_id, exc))
+
+    pool = ThreadPoolExecutor(max(1, concurrency), thread_name_prefix="walk")
+    try:
+        for sync_id in sync_ids:
+            pool.submit(work, sync_id)
+        remaining = len(sync_ids)
+        while remaining:
+            kind, sync_id, payload = inbox.get()
+            if kind == "batch":
+                context.counts["executions"] += len(payload.rows)
+                context.counts["schema_rows"] += sum(len(r["schemas"]) for r in payload.rows)
+                context.counts["skipped"] += len(payload.rejected)
+                yield payload
+                continue
+            remaining -= 1
+            if kind == "done":
+                _finish(context, states, sync_id, payload)
+            elif kind == "gone":
+                log.warning("sync %s: not found (deleted?); skipped, its history stays", sync_id)
+                context.gone.add(sync_id)
+                context.pending.discard(sync_id)
+            elif kind == "fatal":
+                context.fatal = payload
+                stop.set()
+                return
+            else:
+                context.failed[sync_id] = str(payload)
+                context.pending.discard(sync_id)
+                log.error("sync %s failed: %s", sync_id, payload)
+    finally:
+        stop.set()
+        pool.shutdown(wait=True, cancel_futures=True)
+        hydrators.shutdown(wait=True, cancel_futures=True)
+
+
+def _finish(context: RunContext, states: dict[str, Any], sync_id: str, walk: SyncWalk) -> None:
+    result = walk.result
+    states[sync_id] = result.state
+    for name in ("pages", "fallbacks"):
+        context.counts[name] += getattr(result, name)
+    if result.caught_up:
+        context.pending.discard(sync_id)
+    else:
+        context.pending.add(sync_id)
