@@ -110,6 +110,7 @@ def polytomic_source(
     max_retry_after_seconds: float = settings.DEFAULT_MAX_RETRY_AFTER_SECONDS,
     backfill_since: str | None = None,
     backfill_until: str | None = None,
+    full_reload: str | None = None,
     context: Any = None,
 ) -> list[DltResource]:
     """Bulk syncs and their execution history.
@@ -136,12 +137,16 @@ def polytomic_source(
         backfill_since: Re-read executions updated in `[backfill_since, backfill_until)`
             without moving the incremental cursors.
         backfill_until: End of the backfill window (exclusive); open-ended when None.
+        full_reload: A key naming a `backfill --full`: the selected syncs' state is reset once,
+            and the marker stays until the reload has caught up, so a killed one continues.
         context: A `RunContext` shared by successive loads of one run (the runner passes it).
 
     Returns:
         The `bulk_syncs` and `bulk_sync_executions` resources.
     """
-    client = PolytomicClient(
+    ctx: RunContext = context if isinstance(context, RunContext) else RunContext()
+    # One client per run: its connection pool, rate gate and request count span all loads.
+    client = ctx.client or PolytomicClient(
         base_url,
         auth_header(api_key, deployment_key, organization_id),
         api_version=api_version,
@@ -150,8 +155,7 @@ def polytomic_source(
         backoff_factor=backoff_factor,
         max_retry_after=max_retry_after_seconds,
     )
-    ctx: RunContext = context if isinstance(context, RunContext) else RunContext()
-    ctx.client = client  # type: ignore[attr-defined]
+    ctx.client = client
     selected = _selection(bulk_sync_ids, shard)
     window = (_ts("backfill_since", backfill_since), _ts("backfill_until", backfill_until))
     options = WalkOptions(
@@ -211,6 +215,10 @@ def polytomic_source(
         if window[0] is None:
             states = state.setdefault("syncs", {})
             _prune(states, {s["id"] for s in ctx.syncs or []})
+            if full_reload and state.get("full_reload") != full_reload:
+                for sync_id in [i for i in states if selected(i)]:
+                    del states[sync_id]
+                state["full_reload"] = full_reload
         else:
             key = f"{backfill_since}|{backfill_until}|{','.join(sorted(bulk_sync_ids or []))}"
             states = state.setdefault("backfills", {}).setdefault(key, {})
@@ -228,6 +236,8 @@ def polytomic_source(
                 yield _rejected(row)
         if ctx.fatal is not None:
             raise ctx.fatal
+        if full_reload and not ctx.pending and not ctx.failed:
+            state.pop("full_reload", None)
 
     return [bulk_syncs(), bulk_sync_executions()]
 

@@ -169,6 +169,7 @@ class PolytomicClient:
             session_attrs={"headers": headers, "hooks": {"response": [self.gate.on_response]}},
         )
         self.requests: Counter[str] = Counter()
+        self.served_version: str | None = None
         self._count_lock = threading.Lock()
 
     def get(self, path: str, params: dict[str, Any] | None = None, kind: str = "other") -> Any:
@@ -177,6 +178,7 @@ class PolytomicClient:
             self.requests[kind] += 1
         self.gate.wait()
         response = self._http.get(self.base_url + path, params=params)
+        self.served_version = response.headers.get("X-Polytomic-Version", self.served_version)
         if response.status_code != 200:
             raise self._error(response, path)
         try:

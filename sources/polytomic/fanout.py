@@ -36,6 +36,7 @@ class RunContext:
     counts: Counter[str] = field(default_factory=Counter)
     fatal: BaseException | None = None
     loads: int = 0
+    client: PolytomicClient | None = None
 
     def walk_memory(self, sync_id: str) -> WalkMemory:
         return self.memory.setdefault(sync_id, WalkMemory())
@@ -137,6 +138,10 @@ def _finish(context: RunContext, states: dict[str, Any], sync_id: str, walk: Syn
     for name in ("pages", "fallbacks"):
         context.counts[name] += getattr(result, name)
     if result.caught_up:
+        context.pending.discard(sync_id)
+    elif result.state.get("cursor") == (walk.old.get("cursor")):
+        # A checkpoint that did not move the cursor would repeat forever: stop this sync.
+        context.failed[sync_id] = "the walk made no progress past its cursor"
         context.pending.discard(sync_id)
     else:
         context.pending.add(sync_id)

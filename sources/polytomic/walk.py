@@ -144,6 +144,7 @@ class SyncWalk:
     ) -> Generator[Batch, None, bool]:
         """Walk from `token`; return True at the end of the list, False at a checkpoint."""
         pages = self.client.pages(self._path, params, kind="list_executions", token=token)
+        progress = 0
         while True:
             try:
                 page = next(pages)
@@ -158,13 +159,20 @@ class SyncWalk:
             if floor is not None:
                 self._check_overlap(page, floor)
                 floor = None
-            batch, done = self._filter(page)
+            before = self.max_seen
+            batch, done, moved_from = self._filter(page)
             if batch.rows or batch.rejected:
                 yield batch
+            if moved_from is not None:
+                self._rewind(moved_from)
             self.result.pages += 1
+            # Only pages that move past the cursor count toward the checkpoint: the overlap
+            # pages re-read after a resume would otherwise stall a small checkpoint forever.
+            if self.max_seen is not None and (before is None or self.max_seen > before):
+                progress += 1
             if done:
                 return True
-            if page.next_token and self.result.pages >= self.opts.checkpoint_pages:
+            if page.next_token and progress >= self.opts.checkpoint_pages:
                 return False
 
     def _check_overlap(self, page: Page, floor: datetime) -> None:
@@ -175,7 +183,7 @@ class SyncWalk:
                 None, None, "resumed page does not overlap what is loaded; walking from the start"
             )
 
-    def _filter(self, page: Page) -> tuple[Batch, bool]:
+    def _filter(self, page: Page) -> tuple[Batch, bool, datetime | None]:
         """Keep what must be loaded from one page; True when a backfill passed its window."""
         batch = Batch(rows=[], rejected=[])
         moved: list[datetime] = []
@@ -212,9 +220,7 @@ class SyncWalk:
             self.memory.pages.append(PageMark(page.token, walked[0], margin))
         self.result.skipped += len(batch.rejected)
         batch.rows = self._typed(batch.rows)
-        if moved and not done:
-            self._rewind(min(moved))
-        return batch, done
+        return batch, done, min(moved) if moved and not done else None
 
     def _loaded(self, exec_id: str, ua: datetime, seen_before: datetime | None) -> bool:
         if self._lower is not None and ua < self._lower:

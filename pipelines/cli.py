@@ -1,0 +1,157 @@
+"""`polytomic-etl`: run, backfill, report, demo, sandbox, check.
+
+Exit codes: 0 ok; 1 the run failed (API, load, warehouse); 2 config, auth or usage error;
+3 another run holds the lock.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_LOCKED = 0, 1, 2, 3
+log = logging.getLogger("polytomic_etl")
+
+
+def _version() -> str:
+    try:
+        return version("polytomic-etl")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def _target_options() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    where = common.add_argument_group("warehouse")
+    where.add_argument("--duckdb", metavar="PATH", help="DuckDB file (default ./polytomic.duckdb)")
+    where.add_argument(
+        "--destination", default="duckdb", help="any dlt destination, configured the dlt way"
+    )
+    where.add_argument("--dataset", default="polytomic", help="dataset / schema name")
+    where.add_argument("--pipelines-dir", help="dlt working directories (default ~/.dlt/pipelines)")
+    where.add_argument("--pipeline-name", help="override the derived pipeline name")
+    where.add_argument(
+        "--config-dir",
+        help="project dir holding .dlt/ (or the .dlt dir itself); cron does not start in it",
+    )
+    out = common.add_argument_group("output")
+    out.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    out.add_argument("--quiet", action="store_true", help="print nothing on success")
+    out.add_argument("--verbose", action="store_true", help="log progress and full errors")
+    return common
+
+
+def _selection_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--bulk-sync-id", action="append", dest="bulk_sync_ids", metavar="ID", help="repeatable"
+    )
+    parser.add_argument("--shard", metavar="I/N", help="load a stable hash-based subset of syncs")
+    parser.add_argument(
+        "--progress",
+        choices=["log", "tqdm", "enlighten", "alive_progress"],
+        help="dlt progress collector (off by default)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="polytomic-etl", description="Load Polytomic bulk-sync execution history."
+    )
+    parser.add_argument("--version", action="version", version=f"polytomic-etl {_version()}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    common = _target_options()
+
+    run = sub.add_parser("run", parents=[common], help="incremental load (what cron calls)")
+    _selection_options(run)
+
+    backfill = sub.add_parser("backfill", parents=[common], help="re-read a window, or reload")
+    _selection_options(backfill)
+    backfill.add_argument("--since", help="window start, UTC date or datetime (inclusive)")
+    backfill.add_argument("--until", help="window end, UTC date or datetime (exclusive)")
+    backfill.add_argument("--full", action="store_true", help="drop and reload from scratch")
+    backfill.add_argument("--yes", action="store_true", help="confirm --full without a prompt")
+
+    report = sub.add_parser("report", parents=[common], help="health, failures, durations")
+    report.add_argument("--html", metavar="FILE", help="also write a self-contained HTML page")
+    report.add_argument("--since", help="narrow the period (UTC date or datetime)")
+    report.add_argument("--sync", metavar="NAME", help="focus on one sync (name or id)")
+
+    sub.add_parser("check", parents=[common], help="test connectivity and auth; load nothing")
+
+    demo = sub.add_parser("demo", help="sandbox -> DuckDB -> report, with no configuration")
+    demo.add_argument("--duckdb", default="demo.duckdb", metavar="PATH")
+    demo.add_argument("--html", default="demo-report.html", metavar="FILE")
+
+    sandbox = sub.add_parser("sandbox", help="serve the simulated Polytomic API on loopback")
+    from pipelines.sandbox import cli as sandbox_cli
+
+    sandbox_cli.add_arguments(sandbox)
+    return parser
+
+
+def _configure(args: argparse.Namespace) -> None:
+    config_dir = getattr(args, "config_dir", None)
+    if config_dir:
+        path = Path(config_dir).expanduser().resolve()
+        if not path.is_dir():
+            raise UsageError(f"--config-dir {config_dir}: not a directory")
+        os.environ["DLT_PROJECT_DIR"] = str(path.parent if path.name == ".dlt" else path)
+    verbose = getattr(args, "verbose", False)
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    logging.getLogger("dlt").setLevel(logging.INFO if verbose else logging.ERROR)
+    if getattr(args, "quiet", False) and not verbose:
+        logging.getLogger("polytomic_etl").setLevel(logging.ERROR)
+
+
+class UsageError(Exception):
+    exit_code = EXIT_USAGE
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        _configure(args)
+        from pipelines import commands
+
+        return commands.dispatch(args)
+    except KeyboardInterrupt:
+        print("polytomic-etl: interrupted", file=sys.stderr)
+        return EXIT_FAILED
+    except Exception as exc:  # every failure ends as one clear line
+        code = getattr(exc, "exit_code", EXIT_FAILED)
+        summary = getattr(exc, "summary", None)
+        if getattr(args, "json", False) and summary is not None:
+            print(json.dumps({**summary.as_dict(), "ok": False, "error": _one_line(exc)}))
+        print(f"polytomic-etl: {_one_line(exc)}", file=sys.stderr)
+        if getattr(args, "verbose", False):
+            logging.getLogger("polytomic_etl").exception("details")
+        return int(code)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def emit(args: argparse.Namespace, summary: Any) -> None:
+    if args.quiet:
+        return
+    if args.json:
+        print(json.dumps({**summary.as_dict(), "ok": True}))
+    else:
+        print(summary.line())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,201 @@
+"""What each subcommand does; `cli.py` only parses and maps errors to exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+import dlt
+
+from pipelines.cli import EXIT_OK, UsageError, emit
+from pipelines.runner import RunContext, Target, run
+from sources.polytomic import parse_shard, polytomic_source
+from sources.polytomic.records import parse_ts
+
+STATE_PATH = ("sources", "polytomic", "resources", "bulk_sync_executions")
+TABLES = ("bulk_sync_executions__schemas", "bulk_sync_executions")
+
+
+def dispatch(args: argparse.Namespace) -> int:
+    handler = {
+        "run": cmd_run,
+        "backfill": cmd_backfill,
+        "check": cmd_check,
+        "report": cmd_report,
+        "demo": cmd_demo,
+        "sandbox": cmd_sandbox,
+    }[args.command]
+    return handler(args)
+
+
+def target_of(args: argparse.Namespace) -> Target:
+    if args.duckdb and args.destination not in ("duckdb", None):
+        raise UsageError("--duckdb and --destination other than duckdb cannot be combined")
+    shard = getattr(args, "shard", None)
+    parse_shard(shard)
+    return Target(
+        destination=args.destination,
+        duckdb_path=args.duckdb,
+        dataset=args.dataset,
+        pipelines_dir=args.pipelines_dir,
+        pipeline_name=args.pipeline_name,
+        shard=shard,
+        progress=getattr(args, "progress", None),
+    )
+
+
+def _selection(args: argparse.Namespace) -> dict[str, Any]:
+    return {"bulk_sync_ids": args.bulk_sync_ids, "shard": args.shard}
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    summary = run(target_of(args), _selection(args), mode="run", after_load=refresh_views)
+    emit(args, summary)
+    return EXIT_OK
+
+
+def cmd_backfill(args: argparse.Namespace) -> int:
+    target = target_of(args)
+    if args.full:
+        if args.since or args.until:
+            raise UsageError("--full reloads everything selected; drop --since/--until")
+        return _full_reload(args, target)
+    if not args.since:
+        raise UsageError("backfill needs --since DATE (or --full)")
+    since, until = parse_ts(_as_ts(args.since)), parse_ts(_as_ts(args.until))
+    if since is None or (args.until and until is None):
+        raise UsageError("--since/--until must be UTC dates or datetimes, e.g. 2025-01-01")
+    if until is not None and until <= since:
+        raise UsageError("--until must be after --since")
+    window = {"backfill_since": since.isoformat(), "backfill_until": until and until.isoformat()}
+    summary = run(target, {**_selection(args), **window}, mode="backfill", after_load=refresh_views)
+    emit(args, summary)
+    return EXIT_OK
+
+
+def _as_ts(value: str | None) -> str | None:
+    if value and "T" not in value and " " not in value:
+        return f"{value}T00:00:00+00:00"
+    return value
+
+
+def _full_reload(args: argparse.Namespace, target: Target) -> int:
+    ids = sorted(args.bulk_sync_ids or [])
+    scope = f"the rows of {len(ids)} sync(s) ({', '.join(ids)})" if ids else "all rows"
+    what = (
+        f"backfill --full drops {scope} from {target.dataset}.bulk_sync_executions and "
+        f"its schema rows, and their incremental state, then reloads them"
+    )
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise UsageError(f"{what}; re-run with --yes to confirm")
+        answer = input(f"{what}. Type 'yes' to continue: ")
+        if answer.strip().lower() != "yes":
+            raise UsageError("not confirmed; nothing was dropped")
+    key = "full|" + ",".join(ids)
+
+    def drop(pipeline: dlt.Pipeline, context: RunContext) -> None:
+        marker = _state(pipeline).get("full_reload")
+        if marker == key:
+            return  # a killed --full resumes from its checkpoint; it does not drop again
+        _delete_rows(pipeline, ids)
+
+    selection = {**_selection(args), "full_reload": key}
+    summary = run(target, selection, mode="backfill", before_load=drop, after_load=refresh_views)
+    emit(args, summary)
+    return EXIT_OK
+
+
+def _state(pipeline: dlt.Pipeline) -> dict[str, Any]:
+    node: Any = pipeline.state
+    for key in STATE_PATH:
+        node = node.get(key, {}) if isinstance(node, dict) else {}
+    return node if isinstance(node, dict) else {}
+
+
+def _delete_rows(pipeline: dlt.Pipeline, ids: list[str]) -> None:
+    try:
+        client = pipeline.sql_client()
+    except Exception:
+        return  # nothing loaded yet
+    with client as sql:
+        for table in TABLES:
+            name = sql.make_qualified_table_name(table)
+            if not _table_exists(sql, table):
+                continue
+            if ids:
+                marks = ", ".join(["%s"] * len(ids))
+                sql.execute_sql(f"DELETE FROM {name} WHERE bulk_sync_id IN ({marks})", *ids)
+            else:
+                sql.execute_sql(f"DELETE FROM {name}")
+
+
+def _table_exists(sql: Any, table: str) -> bool:
+    rows = sql.execute_sql(
+        "SELECT 1 FROM information_schema.tables WHERE table_schema = %s AND table_name = %s",
+        sql.dataset_name,
+        table,
+    )
+    return bool(rows)
+
+
+def refresh_views(pipeline: dlt.Pipeline) -> None:
+    """Create or refresh the reporting views after each load (when the reports exist)."""
+    try:
+        from pipelines.reports.warehouse import refresh
+    except ImportError:
+        return
+    refresh(pipeline)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """Connectivity, authentication and API version; lists the syncs. Loads nothing."""
+    context = RunContext()
+    polytomic_source(context=context)  # resolves config and builds the client, no request yet
+    client = context.client
+    assert client is not None
+    syncs = client.list_syncs()
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "ok": True,
+                    "base_url": client.base_url,
+                    "api_version": client.served_version,
+                    "syncs": [
+                        {"id": s.get("id"), "name": s.get("name"), "active": s.get("active")}
+                        for s in syncs
+                    ],
+                }
+            )
+        )
+        return EXIT_OK
+    if not args.quiet:
+        print(
+            f"ok: {client.base_url} answered with API version {client.served_version}; "
+            f"{len(syncs)} bulk sync(s) visible"
+        )
+        for sync in syncs:
+            state = "active" if sync.get("active") else "paused"
+            print(f"  {sync.get('id')}  {state:<6}  {sync.get('name')}")
+    return EXIT_OK
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from pipelines.reports.cli import report
+
+    return report(args, target_of(args))
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from pipelines.demo import demo
+
+    return demo(args)
+
+
+def cmd_sandbox(args: argparse.Namespace) -> int:
+    from pipelines.sandbox import cli as sandbox_cli
+
+    return sandbox_cli.run(args)

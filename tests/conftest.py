@@ -1,0 +1,170 @@
+"""Shared fixtures: a sandbox API on loopback, an isolated pipeline dir, warehouse readers.
+
+Ground truth comes from the sandbox only; nothing here imports the source's parsing code.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from pipelines.sandbox import Sandbox
+
+PINNED_NOW = datetime(2026, 11, 1, 12, 0, 0, tzinfo=UTC)
+
+
+def ts(value: Any) -> datetime | None:
+    """The test's own timestamp parser (independent of the source's)."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value.astimezone(UTC)
+    text = value.replace("Z", "+00:00")
+    head, _, rest = text.partition(".")
+    if rest:
+        digits = "".join(c for c in rest if c.isdigit())
+        tz = rest[len(digits) :]
+        text = f"{head}.{digits[:6].ljust(6, '0')}{tz}"
+    return datetime.fromisoformat(text).astimezone(UTC)
+
+
+@dataclass
+class Etl:
+    """Runs the real CLI in-process against one sandbox and one DuckDB file."""
+
+    sandbox: Sandbox
+    tmp: Path
+    db_path: Path
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    def env(self) -> dict[str, str]:
+        return {
+            "SOURCES__POLYTOMIC__API_KEY": self.sandbox.api_key,
+            "SOURCES__POLYTOMIC__BASE_URL": self.sandbox.base_url,
+            "SOURCES__POLYTOMIC__BACKOFF_FACTOR": "0.01",
+            "SOURCES__POLYTOMIC__MAX_ATTEMPTS": "4",
+            "SOURCES__POLYTOMIC__TIMEOUT_SECONDS": "5",
+            **self.extra_env,
+        }
+
+    def args(self, command: str, *extra: str) -> list[str]:
+        base = [command, "--duckdb", str(self.db_path), "--pipelines-dir", str(self.tmp / "pl")]
+        return [*base, *extra]
+
+    def cli(self, command: str, *extra: str) -> tuple[int, str, str]:
+        from pipelines.cli import main
+
+        out, err = io.StringIO(), io.StringIO()
+        saved = {k: os.environ.get(k) for k in self.env()}
+        os.environ.update(self.env())
+        try:
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                code = main(self.args(command, *extra))
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+        return code, out.getvalue(), err.getvalue()
+
+    def run(self, *extra: str) -> dict[str, Any]:
+        code, out, err = self.cli("run", "--json", *extra)
+        assert code == 0, f"exit {code}: {err}"
+        return json.loads(out.strip().splitlines()[-1])
+
+    def query(self, sql: str) -> list[tuple[Any, ...]]:
+        with duckdb.connect(str(self.db_path), read_only=True) as con:
+            return con.execute(sql).fetchall()
+
+    def executions(self) -> dict[str, dict[str, Any]]:
+        with duckdb.connect(str(self.db_path), read_only=True) as con:
+            cur = con.execute("SELECT * FROM polytomic.bulk_sync_executions")
+            names = [d[0] for d in cur.description]
+            return {r[names.index("id")]: dict(zip(names, r, strict=True)) for r in cur.fetchall()}
+
+    def schema_rows(self) -> list[tuple[Any, ...]]:
+        return self.query(
+            'SELECT execution_id, bulk_sync_id, "schema", status, record_count, error_count '
+            "FROM polytomic.bulk_sync_executions__schemas"
+        )
+
+
+def assert_matches_truth(etl: Etl, sync_ids: set[str] | None = None) -> None:
+    """The warehouse equals the sandbox, row by row: ids, statuses, counts, times, children."""
+    truth = {
+        e["id"]: e
+        for e in etl.sandbox.truth_executions()
+        if sync_ids is None or e["bulk_sync_id"] in sync_ids
+    }
+    loaded = etl.executions()
+    if sync_ids is not None:
+        loaded = {k: v for k, v in loaded.items() if v["bulk_sync_id"] in sync_ids}
+    assert set(loaded) == set(truth), (
+        f"missing {len(set(truth) - set(loaded))}, extra {len(set(loaded) - set(truth))}"
+    )
+    for exec_id, want in truth.items():
+        got = loaded[exec_id]
+        for name in ("bulk_sync_id", "status", "record_count", "error_count", "warning_count"):
+            assert got[name] == want[name], (exec_id, name, got[name], want[name])
+        for name in ("updated_at", "completed_at", "started_at", "created_at"):
+            assert ts(got[name]) == ts(want.get(name)), (exec_id, name)
+    want_children = sorted(
+        (
+            s["execution_id"],
+            s["bulk_sync_id"],
+            s["schema"],
+            s["status"],
+            s["record_count"],
+            s["error_count"],
+        )
+        for s in etl.sandbox.truth_schemas()
+        if s["execution_id"] in truth
+    )
+    got_children = sorted(r for r in etl.schema_rows() if r[0] in truth)
+    assert got_children == want_children
+    dupes = etl.query(
+        'SELECT execution_id, "schema", count(*) FROM polytomic.bulk_sync_executions__schemas '
+        "GROUP BY 1, 2 HAVING count(*) > 1"
+    )
+    assert dupes == []
+    assert etl.query(
+        "SELECT count(*) - count(DISTINCT id) FROM polytomic.bulk_sync_executions"
+    ) == [(0,)]
+
+
+@pytest.fixture
+def make_sandbox() -> Iterator[Any]:
+    started: list[Sandbox] = []
+
+    def make(**kwargs: Any) -> Sandbox:
+        kwargs.setdefault("now", PINNED_NOW)
+        sb = Sandbox(**kwargs)
+        sb.start()
+        started.append(sb)
+        return sb
+
+    yield make
+    for sb in started:
+        sb.stop()
+
+
+@pytest.fixture
+def make_etl(tmp_path: Path) -> Any:
+    def make(sandbox: Sandbox, name: str = "wh", **env: str) -> Etl:
+        extra = {k if "__" in k else f"SOURCES__POLYTOMIC__{k}": v for k, v in env.items()}
+        return Etl(
+            sandbox=sandbox, tmp=tmp_path, db_path=tmp_path / f"{name}.duckdb", extra_env=extra
+        )
+
+    return make
