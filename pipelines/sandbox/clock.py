@@ -29,17 +29,25 @@ def from_us(us: int) -> datetime:
     return _EPOCH + timedelta(microseconds=us)
 
 
+_DAY_PREFIX: dict[int, str] = {}
+_TIME_OF_DAY: dict[int, str] = {}
+
+
 def format_us(us: int) -> str:
     """Print an instant like Go's RFC3339Nano: UTC, ``Z``, trailing fractional zeros trimmed."""
     sec, frac = divmod(us, US_PER_S)
-    t = time.gmtime(sec)
-    text = (
-        f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}"
-        f"T{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}"
-    )
-    if frac:
-        text += "." + f"{frac:06d}".rstrip("0")
-    return text + "Z"
+    day, rem = divmod(sec, 86_400)
+    prefix = _DAY_PREFIX.get(day)
+    if prefix is None:
+        t = time.gmtime(day * 86_400)
+        prefix = _DAY_PREFIX[day] = f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}T"
+    clock = _TIME_OF_DAY.get(rem)
+    if clock is None:
+        hour, minute = divmod(rem // 60, 60)
+        clock = _TIME_OF_DAY[rem] = f"{hour:02d}:{minute:02d}:{rem % 60:02d}"
+    if frac:  # a non-zero fraction keeps at least one digit after rstrip
+        return prefix + clock + "." + f"{frac:06d}".rstrip("0") + "Z"
+    return prefix + clock + "Z"
 
 
 def parse_instant(value: datetime | str | int | float) -> int:

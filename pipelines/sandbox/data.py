@@ -89,14 +89,14 @@ class Store:
     def sync(self, sync_id: str, include_deleted: bool = False) -> SyncRecord:
         found = self.syncs.get(sync_id)
         if found is None or (found.deleted and not include_deleted):
-            raise NotFound(sync_id)
+            raise NotFound("bulk sync", sync_id)
         return found
 
     def execution(self, sync_id: str, exec_id: str) -> Execution:
         self.sync(sync_id)
         found = self.executions[sync_id].get(exec_id)
         if found is None:
-            raise NotFound(exec_id)
+            raise NotFound("bulk sync execution", exec_id)
         return found
 
     # -- orderings -------------------------------------------------------------------------
@@ -122,7 +122,10 @@ class Store:
                 direction, tie = (1 if ascending else -1), (-1 if tie_desc else 1)
                 pairs = sorted(
                     (
-                        (direction * (e.updated_us if only_terminal else e.start_us), tie * e.id_int),
+                        (
+                            direction * (e.updated_us if only_terminal else e.start_us),
+                            tie * e.id_int,
+                        ),
                         e,
                     )
                     for e in rows
@@ -210,7 +213,7 @@ class Store:
                     key=lambda e: (e.start_us, e.id),
                 )
                 if not done:
-                    raise NotFound(f"sync {sync_id} has no terminal execution")
+                    raise NotFound("terminal execution", sync_id)
                 exec_id = sync.rng.choice(done[: max(1, len(done) // 2)]).id
             ex = self.execution(sync_id, exec_id)
             if ex.status not in TERMINAL_STATUSES:

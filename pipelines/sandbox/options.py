@@ -25,7 +25,7 @@ _TERMINAL_ALIASES: dict[str, frozenset[str]] = {
 }
 
 
-@dataclass
+@dataclass(frozen=True)
 class Options:
     """Runtime options, switchable on a running server with ``Sandbox.configure``.
 

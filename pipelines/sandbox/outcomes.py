@@ -46,6 +46,19 @@ _KNOWN_KEYS = (
 )
 
 
+def rint(rng: random.Random, low: int, high: int) -> int:
+    """``rng.randint`` without its overhead (inclusive bounds)."""
+    return low + int(rng.random() * (high - low + 1))
+
+
+def _weighted(rng: random.Random, options: tuple[str, ...], cumulative: tuple[float, ...]) -> str:
+    r = rng.random()
+    for option, bound in zip(options, cumulative, strict=True):
+        if r < bound:
+            return option
+    return options[-1]
+
+
 def quantize(rng: random.Random, us: int) -> int:
     """Floor an instant to whole seconds, milliseconds or microseconds (all three occur)."""
     r = rng.random()
@@ -100,12 +113,11 @@ def build_execution(
         status = str(ov["status"])
     elif status == "completed" and any(s != "completed" for s in forced.values()):
         status = "errors"
-    names = [n for n in sync.schema_names if n[0] in set(ov.get("schemas") or [])] or list(
-        sync.schema_names
-    )
+    wanted = set(ov.get("schemas") or ())
+    names = [n for n in sync.schema_names if n[0] in wanted] or list(sync.schema_names)
     partial = False
     if "schemas" not in ov and len(names) > 1 and rng.random() < 0.06:
-        names = rng.sample(names, rng.randint(1, len(names) - 1))
+        names = rng.sample(names, rint(rng, 1, len(names) - 1))
         partial = True
     volume_scale = float(ov.get("record_scale", 1.0)) * rng.uniform(0.6, 1.4)
     volumes = [max(0, round(sync.volumes[n[0]] * volume_scale)) for n in names]
@@ -113,19 +125,19 @@ def build_execution(
     resync = rng.random() < 0.02
     fields: dict[str, Any] = {
         "id": new_uuid(rng),
-        "type": rng.choices(("manual", "api"), (7, 3))[0]
+        "type": _weighted(rng, ("manual", "api"), (0.7, 1.0))
         if manual_sync
-        else rng.choices(("scheduled", "manual", "api"), (90, 7, 3))[0],
+        else _weighted(rng, ("scheduled", "manual", "api"), (0.9, 0.97, 1.0)),
         "status": status,
         "status_message": "",
-        "fetch_mode": rng.choices(("none", "incremental", "full"), (90, 7, 3))[0],
+        "fetch_mode": _weighted(rng, ("none", "incremental", "full"), (0.9, 0.97, 1.0)),
         "output_disposition": rng.choice(("truncate", "rebuild")) if resync else "retain",
         "is_partial": partial,
         "is_resync": resync,
         "is_test": rng.random() < 0.01,
     }
     queued, running = status in QUEUED_STATUSES, status in RUNNING_STATUSES
-    created = quantize(rng, start_us - rng.randint(1, 5 * US_PER_S))
+    created = quantize(rng, start_us - rint(rng, 1, 5 * US_PER_S))
     started = None if queued else max(created, quantize(rng, start_us))
     duration_s = ov.get("duration")
     if duration_s is None:
@@ -136,12 +148,12 @@ def build_execution(
     if started is None:
         updated = created
     elif running:
-        updated = max(started, quantize(rng, now_us - rng.randint(0, 60 * US_PER_S)))
+        updated = max(started, quantize(rng, now_us - rint(rng, 0, 60 * US_PER_S)))
     else:
         completed = max(started, quantize(rng, started + round(float(duration_s) * US_PER_S)))
         updated = completed
         if rng.random() < 0.05:
-            updated = quantize(rng, completed + rng.randint(1, 3 * US_PER_S))
+            updated = max(completed, quantize(rng, completed + rint(rng, 1, 3 * US_PER_S)))
     fields.update(created_at=created, started_at=started, completed_at=completed)
     fields["updated_at"] = updated
     version = _version_for(sync, start_us)
@@ -155,6 +167,9 @@ def build_execution(
 
 def apply_overrides(execution: Execution, ov: Mapping[str, Any], sync: SyncRecord) -> None:
     """Apply explicit field, count and per-schema overrides; totals are re-summed."""
+    if not ov:
+        execution.recount()
+        return
     fields = execution.fields
     for key in _DIRECT_KEYS & set(ov):
         if ov[key] is None and key == "version":
@@ -208,14 +223,16 @@ def _schema_rows(
     for (schema, output), volume, generated in zip(names, volumes, statuses, strict=True):
         s_status = forced.get(schema, generated)
         row: dict[str, Any] = {"schema": schema, "output_name": output, "status": s_status}
-        row["status_message"] = (message or rng.choice(FAILURE_MESSAGES)) if s_status == "failed" else ""
-        s_created = created if started is None else min(created + rng.randint(0, US_PER_S), started)
+        row["status_message"] = (
+            (message or rng.choice(FAILURE_MESSAGES)) if s_status == "failed" else ""
+        )
+        s_created = created if started is None else min(created + rint(rng, 0, US_PER_S), started)
         not_started = started is None or s_status in QUEUED_STATUSES
         not_started = not_started or (s_status == "canceled" and rng.random() < 0.5)
         share = 0.0 if not_started else 1.0 if s_status == "completed" else rng.uniform(0, 0.6)
         errors = 0
         if s_status == "failed" or (status == "errors" and s_status == "completed" and not rows):
-            errors = rng.randint(1, max(1, volume // 200 + 1))
+            errors = rint(rng, 1, max(1, volume // 200 + 1))
         terminal = s_status in _TERMINAL_SCHEMA
         if not_started:
             s_started = None
@@ -223,15 +240,17 @@ def _schema_rows(
             s_updated = s_completed if s_completed is not None else s_created
         else:
             span = max(0, end - started)
-            s_started = min(max(quantize(rng, started + rng.randint(0, span // 10 + 1)), started), end)
+            s_started = min(
+                max(quantize(rng, started + rint(rng, 0, span // 10 + 1)), started), end
+            )
             s_completed = None
             s_updated = end
             if terminal:
-                s_completed = quantize(rng, end - rng.randint(0, span // 4 + 1))
+                s_completed = quantize(rng, end - rint(rng, 0, span // 4 + 1))
                 s_completed = s_updated = min(max(s_completed, s_started), end)
         row["record_count"] = round(volume * share)
         row["error_count"] = errors
-        row["warning_count"] = rng.randint(1, 5) if share and rng.random() < 0.08 else 0
+        row["warning_count"] = rint(rng, 1, 5) if share and rng.random() < 0.08 else 0
         row.update(created_at=s_created, started_at=s_started, completed_at=s_completed)
         row["updated_at"] = s_updated
         if "version" in ex:

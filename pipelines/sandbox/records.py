@@ -62,26 +62,33 @@ def dumps(value: Any) -> bytes:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
 
 
+_V4_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))
+_V4_SET = (0x4000 << 64) | (0x8000 << 48)
+
+
 def new_uuid(rng: random.Random) -> str:
-    return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+    """A version-4 UUID drawn from ``rng`` (deterministic for a seeded generator)."""
+    h = f"{(rng.getrandbits(128) & _V4_CLEAR) | _V4_SET:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def uuid_int(value: str) -> int:
     try:
-        return uuid.UUID(value).int
+        return int(value.replace("-", ""), 16)
     except ValueError:
-        return int.from_bytes(value.encode()[:16].ljust(16, b"\0"), "big")
+        return uuid.UUID(bytes=value.encode()[:16].ljust(16, b"\0")).int
 
 
 def _render(raw: dict[str, Any], order: tuple[str, ...]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key in order:
-        if key in raw:
-            value = raw[key]
-            out[key] = format_us(value) if key in TIMESTAMP_FIELDS and value is not None else value
-    for key, value in raw.items():  # extra fields added by overrides keep their place at the end
-        if key not in out:
-            out[key] = copy.deepcopy(value)
+    out = {key: raw[key] for key in order if key in raw}
+    for key in TIMESTAMP_FIELDS:
+        value = out.get(key)
+        if value is not None:
+            out[key] = format_us(value)
+    if len(out) != len(raw):  # extra fields added by overrides go last
+        for key, value in raw.items():
+            if key not in out:
+                out[key] = copy.deepcopy(value)
     return out
 
 
