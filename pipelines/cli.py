@@ -103,14 +103,24 @@ def _configure(args: argparse.Namespace) -> None:
             raise UsageError(f"--config-dir {config_dir}: not a directory")
         os.environ["DLT_PROJECT_DIR"] = str(path.parent if path.name == ".dlt" else path)
     verbose = getattr(args, "verbose", False)
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    logging.getLogger("dlt").setLevel(logging.INFO if verbose else logging.ERROR)
-    if getattr(args, "quiet", False) and not verbose:
-        logging.getLogger("polytomic_etl").setLevel(logging.ERROR)
+    ours = logging.getLogger("polytomic_etl")
+    for handler in [h for h in ours.handlers if isinstance(h, _StderrHandler)]:
+        ours.removeHandler(handler)
+    handler = _StderrHandler()
+    handler.setFormatter(logging.Formatter("polytomic-etl: %(levelname)s: %(message)s"))
+    ours.addHandler(handler)
+    ours.propagate = False
+    quiet = getattr(args, "quiet", False) and not verbose
+    ours.setLevel(logging.INFO if verbose else logging.ERROR if quiet else logging.WARNING)
+    os.environ.setdefault("RUNTIME__LOG_LEVEL", "INFO" if verbose else "ERROR")
+
+
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever `sys.stderr` is at the time, so redirection is honoured."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr
+        super().emit(record)
 
 
 class UsageError(Exception):

@@ -35,20 +35,17 @@ from .walk import WalkOptions
 __all__ = ["RunContext", "polytomic_source"]
 
 _TS: TColumnSchema = {"data_type": "timestamp", "timezone": True}
+# Declared so that columns which may be all-null on a first load still get their types. Kept
+# short on purpose: the rejected_records variant table inherits these hints.
 _EXECUTION_COLUMNS: dict[str, TColumnSchema] = {
-    "id": {"data_type": "text", "nullable": False},
-    "bulk_sync_id": {"data_type": "text"},
-    "status": {"data_type": "text"},
+    "id": {"data_type": "text"},
     "status_message": {"data_type": "text"},
-    "type": {"data_type": "text"},
     "version": {"data_type": "text"},
     "created_at": _TS,
     "started_at": _TS,
     "completed_at": _TS,
     # The newest version wins when one load holds an execution twice.
     "updated_at": {**_TS, "dedup_sort": "desc"},
-    **{name: {"data_type": "bigint"} for name in settings.EXECUTION_COUNTS},
-    **{name: {"data_type": "bool"} for name in settings.EXECUTION_BOOLEANS},
 }
 _SCHEMA_COLUMNS: dict[str, TColumnSchema] = {
     "execution_id": {"data_type": "text"},
@@ -62,12 +59,13 @@ _SCHEMA_COLUMNS: dict[str, TColumnSchema] = {
     **{name: {"data_type": "bigint"} for name in settings.EXECUTION_COUNTS},
 }
 _SYNC_COLUMNS: dict[str, TColumnSchema] = {
-    "id": {"data_type": "text", "nullable": False},
+    "id": {"data_type": "text"},
     "name": {"data_type": "text"},
     "active": {"data_type": "bool"},
     "created_at": _TS,
     "updated_at": _TS,
     "last_seen_at": _TS,
+    "data_cutoff_timestamp": _TS,
     **{name: {"data_type": "json"} for name in settings.SYNC_JSON_FIELDS},
 }
 

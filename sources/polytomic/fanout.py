@@ -79,10 +79,9 @@ def walk_syncs(
                 continue
 
     def work(sync_id: str) -> None:
-        walk = SyncWalk(
-            client, sync_id, states.get(sync_id), options, context.walk_memory(sync_id), hydrate
-        )
-        try:
+        try:  # every path ends with exactly one final message, or the consumer would wait forever
+            memory = context.walk_memory(sync_id)
+            walk = SyncWalk(client, sync_id, states.get(sync_id), options, memory, hydrate)
             for batch in walk.batches():
                 if stop.is_set():
                     return
