@@ -102,6 +102,10 @@ def _configure(args: argparse.Namespace) -> None:
         if not path.is_dir():
             raise UsageError(f"--config-dir {config_dir}: not a directory")
         os.environ["DLT_PROJECT_DIR"] = str(path.parent if path.name == ".dlt" else path)
+        from dlt.common.configuration.container import Container
+        from dlt.common.configuration.specs.pluggable_run_context import PluggableRunContext
+
+        Container()[PluggableRunContext].reload()  # providers may already be cached
     verbose = getattr(args, "verbose", False)
     ours = logging.getLogger("polytomic_etl")
     for handler in [h for h in ours.handlers if isinstance(h, _StderrHandler)]:

@@ -58,7 +58,9 @@ class Etl:
         }
 
     def args(self, command: str, *extra: str) -> list[str]:
-        base = [command, "--duckdb", str(self.db_path), "--pipelines-dir", str(self.tmp / "pl")]
+        base = [command, "--pipelines-dir", str(self.tmp / "pl")]
+        if "--destination" not in extra:
+            base += ["--duckdb", str(self.db_path)]
         return [*base, *extra]
 
     def cli(self, command: str, *extra: str) -> tuple[int, str, str]:

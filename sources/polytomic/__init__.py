@@ -210,6 +210,7 @@ def polytomic_source(
         """
         syncs = listed()
         state = dlt.current.resource_state()
+        key = f"{backfill_since}|{backfill_until}|{','.join(sorted(bulk_sync_ids or []))}"
         if window[0] is None:
             states = state.setdefault("syncs", {})
             _prune(states, {s["id"] for s in ctx.syncs or []})
@@ -218,7 +219,6 @@ def polytomic_source(
                     del states[sync_id]
                 state["full_reload"] = full_reload
         else:
-            key = f"{backfill_since}|{backfill_until}|{','.join(sorted(bulk_sync_ids or []))}"
             states = state.setdefault("backfills", {}).setdefault(key, {})
         todo = [s["id"] for s in syncs if s["id"] not in ctx.failed and s["id"] not in ctx.gone]
         if ctx.loads and not ctx.pending:
@@ -236,6 +236,8 @@ def polytomic_source(
             raise ctx.fatal
         if full_reload and not ctx.pending and not ctx.failed:
             state.pop("full_reload", None)
+        if window[0] is not None and not ctx.pending and not ctx.failed:
+            state.get("backfills", {}).pop(key, None)  # a finished backfill leaves no state
 
     return [bulk_syncs(), bulk_sync_executions()]
 
