@@ -142,11 +142,9 @@ def _table_exists(sql: Any, table: str) -> bool:
 
 
 def refresh_views(pipeline: dlt.Pipeline) -> None:
-    """Create or refresh the reporting views after each load (when the reports exist)."""
-    try:
-        from pipelines.reports.warehouse import refresh
-    except ImportError:
-        return
+    """Create or refresh the reporting views after each load."""
+    from pipelines.reporting import refresh_views as refresh
+
     refresh(pipeline)
 
 
@@ -184,7 +182,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from pipelines.reports.cli import report
+    from pipelines.reporting import report
 
     return report(args, target_of(args))
 

@@ -63,6 +63,10 @@ class Target:
         where = self.duckdb_path or _credentials_fingerprint(self.destination)
         return f"{self.destination}|{where}|{self.dataset}|{self.shard or ''}"
 
+    def describe(self) -> str:
+        where = self.duckdb_path or self.destination
+        return f"{where} (dataset {self.dataset})"
+
     @property
     def name(self) -> str:
         if self.pipeline_name:

@@ -35,12 +35,17 @@ from .walk import WalkOptions
 __all__ = ["RunContext", "polytomic_source"]
 
 _TS: TColumnSchema = {"data_type": "timestamp", "timezone": True}
-# Declared so that columns which may be all-null on a first load still get their types. Kept
-# short on purpose: the rejected_records variant table inherits these hints.
+# Declared so that every column the reporting views read exists from the first load, even
+# when all its values are null so far (dlt only creates a column once it has a type).
 _EXECUTION_COLUMNS: dict[str, TColumnSchema] = {
     "id": {"data_type": "text"},
+    "bulk_sync_id": {"data_type": "text"},
+    "status": {"data_type": "text"},
+    "type": {"data_type": "text"},
     "status_message": {"data_type": "text"},
     "version": {"data_type": "text"},
+    **{name: {"data_type": "bigint"} for name in settings.EXECUTION_COUNTS},
+    **{name: {"data_type": "bool"} for name in settings.EXECUTION_BOOLEANS},
     "created_at": _TS,
     "started_at": _TS,
     "completed_at": _TS,
@@ -65,6 +70,7 @@ _SYNC_COLUMNS: dict[str, TColumnSchema] = {
     "created_at": _TS,
     "updated_at": _TS,
     "last_seen_at": _TS,
+    "deleted_at": _TS,  # reserved: the views read it; deletions show as a stale last_seen_at
     "data_cutoff_timestamp": _TS,
     **{name: {"data_type": "json"} for name in settings.SYNC_JSON_FIELDS},
 }
