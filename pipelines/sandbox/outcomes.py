@@ -119,7 +119,9 @@ def build_execution(
     if "schemas" not in ov and len(names) > 1 and rng.random() < 0.06:
         names = rng.sample(names, rint(rng, 1, len(names) - 1))
         partial = True
-    volume_scale = float(ov.get("record_scale", 1.0)) * rng.uniform(0.6, 1.4)
+    volume_scale = float(ov.get("record_scale", 1.0)) * rng.uniform(
+        0.9, 1.1
+    )  # steady, as real volumes are
     volumes = [max(0, round(sync.volumes[n[0]] * volume_scale)) for n in names]
     manual_sync = sync.plan.frequency == "manual"
     resync = rng.random() < 0.02

@@ -1,0 +1,1 @@
+"""Reporting on loaded Polytomic execution history: SQL views and the report renderer."""

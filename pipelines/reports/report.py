@@ -1,0 +1,161 @@
+"""Build a report from the reporting views.
+
+``build_report`` only needs a ``query`` callable that runs one SQL statement and returns the
+rows as dicts, so it works through any DB-API connection or a dlt ``sql_client``.  The SQL it
+sends is plain and portable (it reads the views created by ``views.create_views``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from pipelines.reports.html import render_html
+from pipelines.reports.model import HEALTH_ORDER, Report, Row, normalize
+from pipelines.reports.terminal import render_terminal
+
+__all__ = ["DEFAULT_PERIOD", "Report", "build_report", "render_html", "render_terminal"]
+
+DEFAULT_PERIOD = timedelta(days=30)
+LAST_RUNS = 20
+WORST_SYNCS = 3
+
+
+def _literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _timestamp(value: datetime) -> str:
+    stamp = value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f+00:00")
+    return f"cast('{stamp}' as timestamp with time zone)"
+
+
+class _Reader:
+    def __init__(self, query: Callable[[str], list[dict]], dataset: str) -> None:
+        self._query = query
+        self._dataset = dataset
+        self.ids: list[str] | None = None  # restricts every read to these syncs
+
+    def rows(self, sql: str, *, where: str = "true") -> list[Row]:
+        if self.ids is not None:
+            where += f" and bulk_sync_id in ({', '.join(_literal(i) for i in self.ids)})"
+        text = sql.replace("{ds}", self._dataset).replace("{where}", where)
+        return [normalize(dict(row)) for row in self._query(text)]
+
+
+def _severity(row: Row) -> int:
+    health = row["health"]
+    return HEALTH_ORDER.index(health) if health in HEALTH_ORDER else len(HEALTH_ORDER)
+
+
+def build_report(
+    query: Callable[[str], list[dict]],
+    dataset: str = "polytomic",
+    *,
+    since: datetime | None = None,
+    sync: str | None = None,
+) -> Report:
+    """Read the views into a ``Report``.
+
+    ``since`` starts the period (default: 30 days before the views' clock); it narrows the
+    charts, the incidents, the anomalies and the run strips.  ``sync_health`` keeps its fixed
+    24 h / 7 d / 30 d windows.  ``sync`` (a name or an id) focuses every part on one sync.
+    """
+    read = _Reader(query, dataset)
+    now = read.rows("select now_ts from {ds}.report_clock")[0]["now_ts"]
+    if since is None:
+        start = now - DEFAULT_PERIOD
+    else:  # a naive `since` is taken as UTC, like every timestamp in the views
+        start = since.replace(tzinfo=UTC) if since.tzinfo is None else since.astimezone(UTC)
+    syncs = read.rows("select * from {ds}.sync_health where {where}")
+    if sync is not None:
+        syncs = [r for r in syncs if sync in (r["name"], r["bulk_sync_id"])]
+        if not syncs:
+            raise ValueError(f"no sync named {sync!r} in dataset {dataset!r}")
+        read.ids = [r["bulk_sync_id"] for r in syncs]
+    syncs.sort(key=lambda r: (_severity(r), str(r["name"])))
+    ts = _timestamp(start)
+
+    runs = read.rows(
+        "select * from (select execution_id, bulk_sync_id, status, outcome, run_at, duration_s,"
+        " regressed, record_count, row_number() over (partition by bulk_sync_id"
+        " order by run_at desc, execution_id desc) as rn from {ds}.execution_durations"
+        f" where {{where}} and run_at >= {ts}) as t where rn <= {LAST_RUNS}"
+    )
+    runs.sort(key=lambda r: (r["bulk_sync_id"], r["run_at"], r["execution_id"]))
+    schema_health = read.rows("select * from {ds}.schema_health where {where}")
+    worst = _worst_syncs(syncs, schema_health)
+    grid: list[Row] = []
+    if worst:
+        ids = [r["execution_id"] for r in runs if r["bulk_sync_id"] in worst]
+        if ids:
+            grid = read.rows(
+                'select bulk_sync_id, execution_id, "schema", status, schema_outcome, run_at,'
+                " record_count, status_message from {ds}.schema_outcomes where {where}"
+                f" and execution_id in ({', '.join(_literal(i) for i in ids)})"
+            )
+            grid.sort(key=lambda r: (worst.index(r["bulk_sync_id"]), r["run_at"], r["schema"]))
+
+    return Report(
+        dataset=dataset,
+        now=now,
+        since=start,
+        sync=sync,
+        syncs=syncs,
+        flapping=sorted(
+            read.rows("select * from {ds}.flapping where {where} and flapping"),
+            key=lambda r: (-r["flips"], str(r["name"])),
+        ),
+        chronic=sorted(
+            (r for r in schema_health if r["chronic"]),
+            key=lambda r: (-r["chronic_failures"], str(r["name"]), r["schema"]),
+        ),
+        incidents=read.rows(
+            "select * from {ds}.incidents where {where}"
+            f" and (state = 'open' or started_at >= {ts}) order by started_at desc"
+        ),
+        recovery=read.rows("select * from {ds}.recovery where {where} order by name"),
+        stuck=read.rows(
+            "select * from {ds}.stuck_executions where {where} order by exceeded_by_s desc"
+        ),
+        anomalies=read.rows(
+            "select * from {ds}.volume_anomalies where {where}"
+            f" and is_anomaly and run_at >= {ts} order by run_at desc, level, name"
+        ),
+        daily=read.rows(
+            "select day, sum(runs) as runs, sum(success_runs) as success,"
+            " sum(partial_runs) as partial, sum(failed_runs) as failed,"
+            " sum(canceled_runs) as canceled, sum(in_flight_runs) as in_flight,"
+            " sum(records) as records, sum(runtime_s) as runtime_s"
+            " from {ds}.daily_executions where {where}"
+            f" and day >= cast({_literal(start.date().isoformat())} as date)"
+            " group by day order by day"
+        ),
+        runs=runs,
+        durations=read.rows(
+            "select bulk_sync_id, count(*) as runs,"
+            " percentile_cont(0.5) within group (order by duration_s) as p50_s,"
+            " percentile_cont(0.95) within group (order by duration_s) as p95_s,"
+            " max(duration_s) as max_s,"
+            " sum(case when regressed then 1 else 0 end) as regressed_runs"
+            " from {ds}.execution_durations where {where}"
+            " and outcome in ('success', 'partial') and duration_s is not null"
+            f" and run_at >= {ts} group by bulk_sync_id order by bulk_sync_id"
+        ),
+        schema_grid=grid,
+        worst_syncs=worst,
+    )
+
+
+def _worst_syncs(syncs: list[Row], schema_health: list[Row]) -> list[str]:
+    """Syncs with failing schemas: most chronic schemas, then most failures in 30 days."""
+    score: dict[str, tuple[int, int]] = {}
+    for row in schema_health:
+        chronic, failed = score.get(row["bulk_sync_id"], (0, 0))
+        score[row["bulk_sync_id"]] = (chronic + bool(row["chronic"]), failed + row["failed_30d"])
+    severity = {r["bulk_sync_id"]: _severity(r) for r in syncs}
+    ranked = sorted(
+        (sid for sid, (chronic, failed) in score.items() if chronic or failed),
+        key=lambda sid: (-score[sid][0], -score[sid][1], severity.get(sid, 99), sid),
+    )
+    return ranked[:WORST_SYNCS]

@@ -1,0 +1,62 @@
+-- stuck_executions: in-flight executions (created, scheduled, running, exporting, processing,
+--   canceling) that have been going too long.
+--   running_s = now - run_at (started_at, or created_at for runs that have not started yet,
+--   which are therefore stuck in the queue rather than running; see started).
+--   median_duration_s = the sync's median duration over runs that completed (success or
+--   partial) in the last 30 days, the same figure as sync_health.p50_duration_s.
+--   threshold_s = max(2 * median, median + 15 min) with that history (basis 'history'),
+--   else a fixed 6 hours (basis 'fixed', see the settings CTE).
+--   Only executions with running_s > threshold_s are listed.
+create view {dataset}.stuck_executions as
+with settings as (
+    select cast(21600 as double precision) as fixed_threshold_s
+),
+clock as (
+    select now_ts from {dataset}.report_clock
+),
+history as (
+    select
+        o.bulk_sync_id,
+        percentile_cont(0.5) within group (order by o.duration_s) as median_duration_s,
+        count(*) as history_runs
+    from {dataset}.execution_outcomes as o
+    cross join clock as c
+    where o.outcome in ('success', 'partial')
+        and o.duration_s is not null
+        and o.run_at >= c.now_ts - interval '30 days'
+    group by o.bulk_sync_id
+),
+flight as (
+    select
+        o.*,
+        cast(extract(epoch from (c.now_ts - o.run_at)) as double precision) as running_s,
+        h.median_duration_s,
+        coalesce(h.history_runs, 0) as history_runs,
+        case when h.median_duration_s is null then st.fixed_threshold_s
+            else greatest(2 * h.median_duration_s, h.median_duration_s + 900)
+        end as threshold_s,
+        case when h.median_duration_s is null then 'fixed' else 'history' end
+            as threshold_basis
+    from {dataset}.execution_outcomes as o
+    cross join clock as c
+    cross join settings as st
+    left join history as h on h.bulk_sync_id = o.bulk_sync_id
+    where o.outcome = 'in_flight'
+)
+select
+    f.execution_id,
+    f.bulk_sync_id,
+    s.name,
+    f.status,
+    f.created_at,
+    f.started_at,
+    f.started_at is not null as started,
+    f.running_s,
+    f.median_duration_s,
+    f.history_runs,
+    f.threshold_s,
+    f.threshold_basis,
+    f.running_s - f.threshold_s as exceeded_by_s
+from flight as f
+left join {dataset}.bulk_syncs as s on s.id = f.bulk_sync_id
+where f.running_s > f.threshold_s
