@@ -21,6 +21,23 @@ HOURLY_DAYS, DAILY_DAYS = 45, 120
 PERMISSION = "destination: permission denied for schema analytics"
 
 
+def _every_schema(
+    names: tuple[str, ...],
+    total: int,
+    special: dict[int, dict[str, Any]] | None = None,
+    pattern: Any = None,
+) -> Any:
+    """All of a sync's schemas take part in every run, as in a plain bulk sync; a run that
+    syncs a subset would read as a volume drop. `special` keys may count from the end (-1)."""
+    by_index = {k % total: v for k, v in (special or {}).items()}
+
+    def override(index: int) -> dict[str, Any]:
+        extra = dict(pattern(index) or {}) if pattern else {}
+        return {"schemas": list(names), **extra, **by_index.get(index, {})}
+
+    return override
+
+
 def demo_plans(now: datetime) -> list[SyncPlan]:
     """Healthy syncs plus a broken, a flapping, a late, a stuck and an inactive one, a
     chronically failing schema and a volume drop."""
@@ -29,78 +46,83 @@ def demo_plans(now: datetime) -> list[SyncPlan]:
     def flapping(index: int) -> dict[str, Any] | None:
         if index < hourly - 20:
             return None
-        return (
-            {"status": "failed", "status_message": "source: timeout"}
-            if index % 2
-            else {"status": "completed"}
-        )
+        failed = {"status": "failed", "status_message": "source: timeout"}
+        return failed if index % 2 else {"status": "completed"}
+
+    def plan(
+        name: str,
+        frequency: str,
+        total: int,
+        schemas: tuple[str, ...],
+        special: dict[int, dict[str, Any]] | None = None,
+        pattern: Any = None,
+        **kw: Any,
+    ) -> SyncPlan:
+        kw.setdefault("failure_rate", 0.02)
+        overrides = _every_schema(schemas, total, special, pattern)
+        return SyncPlan(name, frequency, total, schemas, overrides=overrides, **kw)
 
     chronic = {
         -k: {"status": "completed", "schema_status": {"Opportunity": "failed"}} for k in (1, 2, 4)
     }
+    broken = {-k: {"status": "failed", "status_message": PERMISSION} for k in range(1, 7)}
     return [
-        SyncPlan(
+        plan(
             "Salesforce → Snowflake",
             "hourly",
             hourly,
             ("Account", "Contact", "Lead"),
-            failure_rate=0.02,
             source="salesforce",
         ),
-        SyncPlan(
+        plan(
             "HubSpot → BigQuery",
             "hourly",
             hourly,
-            (2, 4),
-            failure_rate=0.03,
+            ("contacts", "deals", "tickets"),
+            special=broken,
             source="hubspot",
-            overrides={-k: {"status": "failed", "status_message": PERMISSION} for k in range(1, 7)},
         ),
-        SyncPlan(
+        plan(
             "Postgres → Redshift",
             "hourly",
             hourly,
-            (2, 3),
-            failure_rate=0.02,
+            ("public.events", "public.invoices"),
+            pattern=flapping,
             source="postgres",
-            overrides=flapping,
         ),
-        SyncPlan(
+        plan(
             "NetSuite → Snowflake",
             "hourly",
             hourly,
-            (2, 3),
-            failure_rate=0.02,
-            source="postgres",
+            ("Customer", "Invoice", "Payment"),
             ends_before_now=7 * 3600,
         ),
-        SyncPlan(
+        plan(
             "Salesforce CPQ → Snowflake",
             "daily",
             daily,
             ("Opportunity", "Quote", "Product2"),
+            special=chronic,
             failure_rate=0.0,
             source="salesforce",
-            overrides=chronic,
         ),
-        SyncPlan(
+        plan(
             "Zendesk → Postgres",
             "daily",
             daily,
             ("Ticket", "User"),
             failure_rate=0.0,
-            overrides={-1: {"status": "completed", "record_scale": 0.02}},
+            special={-1: {"status": "completed", "record_scale": 0.02}},
         ),
-        SyncPlan(
+        plan(
             "Marketo → Snowflake",
             "daily",
             daily,
-            (2, 3),
-            failure_rate=0.03,
+            ("Lead", "Activity"),
             inflight=("running",),
-            overrides={-1: {"started_at": now - timedelta(hours=5)}},
+            special={-1: {"started_at": now - timedelta(hours=5)}},
         ),
-        SyncPlan("Legacy MySQL → Snowflake", "daily", 60, (1, 2), failure_rate=0.05, active=False),
+        plan("Legacy MySQL → Snowflake", "daily", 60, ("orders",), active=False),
     ]
 
 
