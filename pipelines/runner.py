@@ -26,6 +26,9 @@ from sources.polytomic.errors import PolytomicError
 
 log = logging.getLogger("polytomic_etl")
 
+# Arrow tables skip dlt's normalizer; keep its load id column so rows can be traced to loads.
+os.environ.setdefault("NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID", "true")
+
 # Postgres without ADBC cannot take parquet; DuckDB loads parquet about 5x faster than inserts.
 FILE_FORMATS = {"duckdb": "parquet", "motherduck": "parquet", "postgres": "insert_values"}
 

@@ -30,39 +30,12 @@ from .client import PolytomicClient, auth_header
 from .errors import ConfigError
 from .fanout import RunContext, walk_syncs
 from .records import parse_ts, sync_row
+from .tables import execution_tables, rejected_table
 from .walk import WalkOptions
 
 __all__ = ["RunContext", "polytomic_source"]
 
 _TS: TColumnSchema = {"data_type": "timestamp", "timezone": True}
-# Declared so that every column the reporting views read exists from the first load, even
-# when all its values are null so far (dlt only creates a column once it has a type).
-_EXECUTION_COLUMNS: dict[str, TColumnSchema] = {
-    "id": {"data_type": "text"},
-    "bulk_sync_id": {"data_type": "text"},
-    "status": {"data_type": "text"},
-    "type": {"data_type": "text"},
-    "status_message": {"data_type": "text"},
-    "version": {"data_type": "text"},
-    **{name: {"data_type": "bigint"} for name in settings.EXECUTION_COUNTS},
-    **{name: {"data_type": "bool"} for name in settings.EXECUTION_BOOLEANS},
-    "created_at": _TS,
-    "started_at": _TS,
-    "completed_at": _TS,
-    # The newest version wins when one load holds an execution twice.
-    "updated_at": {**_TS, "dedup_sort": "desc"},
-}
-_SCHEMA_COLUMNS: dict[str, TColumnSchema] = {
-    "execution_id": {"data_type": "text"},
-    "bulk_sync_id": {"data_type": "text"},
-    "schema": {"data_type": "text"},
-    "status": {"data_type": "text"},
-    "status_message": {"data_type": "text"},
-    "output_name": {"data_type": "text"},
-    "version": {"data_type": "text"},
-    **{name: _TS for name in settings.EXECUTION_TIMESTAMPS},
-    **{name: {"data_type": "bigint"} for name in settings.EXECUTION_COUNTS},
-}
 _SYNC_COLUMNS: dict[str, TColumnSchema] = {
     "id": {"data_type": "text"},
     "name": {"data_type": "text"},
@@ -200,19 +173,14 @@ def polytomic_source(
         seen_at = datetime.now(UTC)
         yield [sync_row(s, seen_at) for s in syncs]
 
-    @dlt.resource(
-        name="bulk_sync_executions",
-        primary_key="id",
-        write_disposition="merge",
-        columns=_EXECUTION_COLUMNS,
-        nested_hints={"schemas": dlt.mark.make_nested_hints(columns=_SCHEMA_COLUMNS)},
-    )
+    @dlt.resource(name="bulk_sync_executions", write_disposition="merge")
     def bulk_sync_executions() -> Iterator[Any]:
         """Executions of each sync, walked incrementally on `updated_at` with per-sync cursors.
 
-        Merge (delete-insert) on `id` replaces an execution's nested `schemas` rows as a whole,
-        so a re-loaded execution never keeps stale schema rows. The child table has no key of
-        its own on purpose: dlt would then merge it separately and stale rows would stay.
+        Writes `bulk_sync_executions` (merged on `id`) and `bulk_sync_executions__schemas`
+        (merged on `execution_id` as merge key, so a re-loaded execution's schema rows are
+        replaced as a whole and stale ones disappear; (`execution_id`, `schema`) stays unique
+        without being declared as a key), plus `rejected_records` (append).
         """
         syncs = listed()
         state = dlt.current.resource_state()
@@ -235,9 +203,9 @@ def polytomic_source(
         batches = walk_syncs(client, todo, states, options, ctx, concurrency, hydration_concurrency)
         for batch in batches:
             if batch.rows:
-                yield batch.rows
-            for row in batch.rejected:
-                yield _rejected(row)
+                yield from execution_tables(batch.rows)
+            if batch.rejected:
+                yield rejected_table(batch.rejected)
         if ctx.fatal is not None:
             raise ctx.fatal
         if full_reload and not ctx.pending and not ctx.failed:
@@ -246,13 +214,6 @@ def polytomic_source(
             state.get("backfills", {}).pop(key, None)  # a finished backfill leaves no state
 
     return [bulk_syncs(), bulk_sync_executions()]
-
-
-def _rejected(row: dict[str, Any]) -> Any:
-    hints = dlt.mark.make_hints(
-        table_name="rejected_records", write_disposition="append", primary_key=()
-    )
-    return dlt.mark.with_hints(row, hints, create_table_variant=True)
 
 
 def _prune(states: dict[str, Any], listed: set[str]) -> None:

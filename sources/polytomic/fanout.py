@@ -97,6 +97,10 @@ def walk_syncs(
             log.exception("sync %s: unexpected error", sync_id)
             put(("failed", sync_id, exc))
 
+    # A sync's rows are held until its walk finishes this load (at most `checkpoint_pages`
+    # pages), so each execution leaves at most once per load, in its newest version: its
+    # schema rows are then replaced as a whole, never mixed from two versions.
+    buffers: dict[str, dict[str, dict[str, Any]]] = {}
     pool = ThreadPoolExecutor(max(1, concurrency), thread_name_prefix="walk")
     try:
         for sync_id in sync_ids:
@@ -105,12 +109,17 @@ def walk_syncs(
         while remaining:
             kind, sync_id, payload = inbox.get()
             if kind == "batch":
-                context.counts["executions"] += len(payload.rows)
-                context.counts["schema_rows"] += sum(len(r["schemas"]) for r in payload.rows)
                 context.counts["skipped"] += len(payload.rejected)
-                yield payload
+                if payload.rejected:
+                    yield Batch(rows=[], rejected=payload.rejected)
+                _keep_newest(buffers.setdefault(sync_id, {}), payload.rows)
                 continue
             remaining -= 1
+            rows = list(buffers.pop(sync_id, {}).values())
+            if rows and kind != "fatal":
+                context.counts["executions"] += len(rows)
+                context.counts["schema_rows"] += sum(len(r["schemas"]) for r in rows)
+                yield Batch(rows=rows, rejected=[])
             if kind == "done":
                 _finish(context, states, sync_id, payload)
             elif kind == "gone":
@@ -129,6 +138,13 @@ def walk_syncs(
         stop.set()
         pool.shutdown(wait=True, cancel_futures=True)
         hydrators.shutdown(wait=True, cancel_futures=True)
+
+
+def _keep_newest(buffer: dict[str, dict[str, Any]], rows: list[dict[str, Any]]) -> None:
+    for row in rows:
+        held = buffer.get(row["id"])
+        if held is None or row["updated_at"] >= held["updated_at"]:
+            buffer[row["id"]] = row
 
 
 def _finish(context: RunContext, states: dict[str, Any], sync_id: str, walk: SyncWalk) -> None:

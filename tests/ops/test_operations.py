@@ -71,9 +71,9 @@ def test_full_backfill_drops_the_selected_syncs_rows_and_reloads_them(make_sandb
     etl = make_etl(sb)
     etl.run()
     target, keep = sb.sync_ids()
-    fake = "INSERT INTO polytomic.bulk_sync_executions (id, bulk_sync_id, _dlt_load_id, _dlt_id)"
+    fake = "INSERT INTO polytomic.bulk_sync_executions (id, bulk_sync_id, _dlt_load_id)"
     with __import__("duckdb").connect(str(etl.db_path)) as con:
-        con.execute(f"{fake} VALUES ('stale', '{target}', 'x', 'stale-row')")
+        con.execute(f"{fake} VALUES ('stale', '{target}', 'x')")
     code, _, err = etl.cli("backfill", "--full", "--bulk-sync-id", target)
     assert code == 2 and "--yes" in err  # no terminal: refuses without --yes, drops nothing
     assert "stale" in etl.executions()
