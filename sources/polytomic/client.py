@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+import orjson
 from dlt.sources.helpers.requests import Client
 from requests import Response
 
@@ -182,7 +183,11 @@ class PolytomicClient:
         if response.status_code != 200:
             raise self._error(response, path)
         try:
-            return response.json()
+            return orjson.loads(response.content)  # about twice as fast as json on big pages
+        except orjson.JSONDecodeError:
+            pass
+        try:
+            return response.json()  # what orjson refuses (e.g. integers beyond 64 bits)
         except ValueError:
             raise MalformedResponse(
                 f"GET {path}: HTTP 200 but the body is not JSON: {self._snippet(response)}"

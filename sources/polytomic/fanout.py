@@ -18,6 +18,7 @@ from typing import Any
 
 from .client import PolytomicClient
 from .errors import AuthError, NotFound, PolytomicError, RateLimitTooLong
+from .records import UPDATED
 from .walk import Batch, SyncWalk, WalkMemory, WalkOptions
 
 log = logging.getLogger("polytomic_etl")
@@ -143,7 +144,7 @@ def walk_syncs(
 def _keep_newest(buffer: dict[str, dict[str, Any]], rows: list[dict[str, Any]]) -> None:
     for row in rows:
         held = buffer.get(row["id"])
-        if held is None or row["updated_at"] >= held["updated_at"]:
+        if held is None or row[UPDATED] >= held[UPDATED]:
             buffer[row["id"]] = row
 
 

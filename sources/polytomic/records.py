@@ -58,11 +58,14 @@ def _bool_or_none(value: Any) -> bool | None:
 
 
 def _typed(record: dict[str, Any]) -> dict[str, Any]:
-    """Coerce the known fields so a wrong type never forks a column into a variant."""
+    """Coerce the known fields so a wrong type never forks a column into a variant.
+
+    Timestamps stay text here; `tables.to_arrow` parses whole columns at once.
+    """
     row = dict(record)
     for name in settings.EXECUTION_TIMESTAMPS:
-        if name in row:
-            row[name] = parse_ts(row[name])
+        if name in row and not isinstance(row[name], str):
+            row[name] = None
     for name in settings.EXECUTION_COUNTS:
         if name in row:
             row[name] = _int_or_none(row[name])
@@ -80,9 +83,13 @@ def schemas_present(record: dict[str, Any]) -> bool:
     return isinstance(record.get("schemas"), list)
 
 
+UPDATED = "__updated_at"  # the parsed cursor value, kept beside the row until it is loaded
+
+
 def execution_row(record: dict[str, Any], sync_id: str) -> dict[str, Any]:
     """A typed execution row with `bulk_sync_id`, whose schema rows carry both ids."""
     row = _typed(record)
+    row[UPDATED] = parse_ts(record.get("updated_at"))
     row["bulk_sync_id"] = sync_id
     children = []
     for item in record.get("schemas") or []:

@@ -17,6 +17,7 @@ import pyarrow as pa
 from dlt.common.schema.typing import TColumnSchema
 
 from . import settings
+from .records import UPDATED, parse_ts
 
 EXECUTIONS = "bulk_sync_executions"
 SCHEMAS = "bulk_sync_executions__schemas"
@@ -58,22 +59,38 @@ REJECTED_COLUMNS: dict[str, TColumnSchema] = {
     "raw": {"data_type": "text"},
     "rejected_at": _TS,
 }
+_UTC_US = pa.timestamp("us", tz="UTC")
 _KNOWN = set(EXECUTION_COLUMNS) | set(SCHEMA_COLUMNS) | set(REJECTED_COLUMNS)
 
 
 def to_arrow(rows: list[dict[str, Any]]) -> pa.Table:
     """Arrow infers the types; an unknown field whose type varies is kept as JSON text."""
     try:
-        return pa.Table.from_pylist(rows)
+        table = pa.Table.from_pylist(rows)
     except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
-        fixed = [
-            {
-                k: (v if k in _KNOWN or v is None else json.dumps(v, default=str))
-                for k, v in r.items()
-            }
-            for r in rows
-        ]
-        return pa.Table.from_pylist(fixed)
+        fixed = [{k: _plain(k, v) for k, v in r.items()} for r in rows]
+        table = pa.Table.from_pylist(fixed)
+    for name in settings.EXECUTION_TIMESTAMPS:
+        if name in table.column_names:
+            index = table.column_names.index(name)
+            table = table.set_column(index, name, _timestamps(table.column(name)))
+    return table
+
+
+def _plain(key: str, value: Any) -> Any:
+    return value if key in _KNOWN or value is None else json.dumps(value, default=str)
+
+
+def _timestamps(column: Any) -> Any:
+    """Parse a whole column of RFC 3339 text in C; row by row only if some value is odd."""
+    if pa.types.is_timestamp(column.type):
+        return column
+    if pa.types.is_null(column.type):
+        return column.cast(_UTC_US)
+    try:
+        return column.cast(pa.timestamp("ns", tz="UTC")).cast(_UTC_US, safe=False)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return pa.array([parse_ts(v) for v in column.to_pylist()], type=_UTC_US)
 
 
 def _hinted(table: pa.Table, name: str, **hints: Any) -> Any:
@@ -87,6 +104,7 @@ def execution_tables(rows: list[dict[str, Any]]) -> list[Any]:
     executions, children = [], []
     for row in rows:
         schemas = row.pop("schemas")
+        row.pop(UPDATED, None)
         executions.append(row)
         if schemas:
             children.extend(schemas)
