@@ -202,8 +202,8 @@ def polytomic_source(
         ctx.loads += 1
         batches = walk_syncs(client, todo, states, options, ctx, concurrency, hydration_concurrency)
         for batch in batches:
-            if batch.rows:
-                yield from execution_tables(batch.rows)
+            if batch.tables is not None:
+                yield from execution_tables(batch.tables)
             if batch.rejected:
                 yield rejected_table(batch.rejected)
         if ctx.fatal is not None:

@@ -16,9 +16,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+import pyarrow.compute as pc
+
 from .client import PolytomicClient
 from .errors import AuthError, NotFound, PolytomicError, RateLimitTooLong
-from .records import UPDATED
+from .tables import PageTables, newest_versions, page_tables
 from .walk import Batch, SyncWalk, WalkMemory, WalkOptions
 
 log = logging.getLogger("polytomic_etl")
@@ -86,6 +88,8 @@ def walk_syncs(
             for batch in walk.batches():
                 if stop.is_set():
                     return
+                if batch.rows:  # to Arrow here, in the walking thread, and compact early
+                    batch.tables, batch.rows = page_tables(batch.rows), []
                 put(("batch", sync_id, batch))
             put(("done", sync_id, walk))
         except (AuthError, RateLimitTooLong) as exc:
@@ -101,7 +105,7 @@ def walk_syncs(
     # A sync's rows are held until its walk finishes this load (at most `checkpoint_pages`
     # pages), so each execution leaves at most once per load, in its newest version: its
     # schema rows are then replaced as a whole, never mixed from two versions.
-    buffers: dict[str, dict[str, dict[str, Any]]] = {}
+    buffers: dict[str, list[PageTables]] = {}
     pool = ThreadPoolExecutor(max(1, concurrency), thread_name_prefix="walk")
     try:
         for sync_id in sync_ids:
@@ -113,14 +117,21 @@ def walk_syncs(
                 context.counts["skipped"] += len(payload.rejected)
                 if payload.rejected:
                     yield Batch(rows=[], rejected=payload.rejected)
-                _keep_newest(buffers.setdefault(sync_id, {}), payload.rows)
+                if payload.tables is not None:
+                    buffers.setdefault(sync_id, []).append(payload.tables)
                 continue
             remaining -= 1
-            rows = list(buffers.pop(sync_id, {}).values())
-            if rows and kind != "fatal":
-                context.counts["executions"] += len(rows)
-                context.counts["schema_rows"] += sum(len(r["schemas"]) for r in rows)
-                yield Batch(rows=rows, rejected=[])
+            pages = buffers.pop(sync_id, [])
+            if pages and kind != "fatal":
+                merged = newest_versions(pages)
+                context.counts["executions"] += merged.executions.num_rows
+                children = merged.children
+                if "_tombstone" in children.column_names:
+                    children = children.filter(
+                        pc.invert(pc.fill_null(children["_tombstone"], False))
+                    )
+                context.counts["schema_rows"] += children.num_rows
+                yield Batch(rows=[], rejected=[], tables=merged)
             if kind == "done":
                 _finish(context, states, sync_id, payload)
             elif kind == "gone":
@@ -139,13 +150,6 @@ def walk_syncs(
         stop.set()
         pool.shutdown(wait=True, cancel_futures=True)
         hydrators.shutdown(wait=True, cancel_futures=True)
-
-
-def _keep_newest(buffer: dict[str, dict[str, Any]], rows: list[dict[str, Any]]) -> None:
-    for row in rows:
-        held = buffer.get(row["id"])
-        if held is None or row[UPDATED] >= held[UPDATED]:
-            buffer[row["id"]] = row
 
 
 def _finish(context: RunContext, states: dict[str, Any], sync_id: str, walk: SyncWalk) -> None:

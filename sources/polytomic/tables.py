@@ -10,10 +10,12 @@ dlt `hard_delete` column) so that its old schema rows are deleted too.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 import dlt
 import pyarrow as pa
+import pyarrow.compute as pc
 from dlt.common.schema.typing import TColumnSchema
 
 from . import settings
@@ -99,8 +101,16 @@ def _hinted(table: pa.Table, name: str, **hints: Any) -> Any:
     )
 
 
-def execution_tables(rows: list[dict[str, Any]]) -> list[Any]:
-    """The executions table and the schema-rows table of one batch, with their hints."""
+@dataclass
+class PageTables:
+    """Executions and their schema rows as Arrow: compact while a load is being gathered."""
+
+    executions: pa.Table
+    children: pa.Table
+
+
+def page_tables(rows: list[dict[str, Any]]) -> PageTables:
+    """Split typed execution rows into the two tables (runs in the walking thread)."""
     executions, children = [], []
     for row in rows:
         schemas = row.pop("schemas")
@@ -112,16 +122,55 @@ def execution_tables(rows: list[dict[str, Any]]) -> list[Any]:
             children.append(
                 {"execution_id": row["id"], "bulk_sync_id": row["bulk_sync_id"], "_tombstone": True}
             )
+    return PageTables(to_arrow(executions), to_arrow(children))
+
+
+def newest_versions(pages: list[PageTables]) -> PageTables:
+    """One sync's pages of one load, each execution once, in its newest version.
+
+    Its schema rows come from the same page as the version kept, so a load never mixes the
+    schema rows of two versions. Repeats are rare (a row that moved mid-walk), so the
+    common case is a plain concatenation.
+    """
+    options = {"promote_options": "permissive"}
+    executions = pa.concat_tables([p.executions for p in pages], **options)
+    children = pa.concat_tables([p.children for p in pages], **options)
+    if pc.count_distinct(executions.column("id")).as_py() == executions.num_rows:
+        return PageTables(executions, children)
+    winner: dict[str, tuple[Any, int]] = {}
+    for index, page in enumerate(pages):
+        ids = page.executions.column("id").to_pylist()
+        for exec_id, updated in zip(
+            ids, page.executions.column("updated_at").to_pylist(), strict=True
+        ):
+            if exec_id not in winner or updated >= winner[exec_id][0]:
+                winner[exec_id] = (updated, index)
+    kept_exec, kept_children = [], []
+    for index, page in enumerate(pages):
+        ids = page.executions.column("id").to_pylist()
+        keep = [winner[i][1] == index and ids.index(i) == n for n, i in enumerate(ids)]
+        kept_exec.append(page.executions.filter(pa.array(keep)))
+        parents = page.children.column("execution_id").to_pylist()
+        kept_children.append(
+            page.children.filter(pa.array([winner[i][1] == index for i in parents]))
+        )
+    return PageTables(
+        pa.concat_tables(kept_exec, **options), pa.concat_tables(kept_children, **options)
+    )
+
+
+def execution_tables(tables: PageTables) -> list[Any]:
+    """The two tables of a load, each with the hints of the table it belongs to."""
     return [
         _hinted(
-            to_arrow(executions),
+            tables.executions,
             EXECUTIONS,
             write_disposition="merge",
             primary_key="id",
             columns=EXECUTION_COLUMNS,
         ),
         _hinted(
-            to_arrow(children),
+            tables.children,
             SCHEMAS,
             write_disposition="merge",
             merge_key="execution_id",

@@ -73,6 +73,7 @@ class WalkMemory:
 class Batch:
     rows: list[dict[str, Any]]
     rejected: list[dict[str, Any]]
+    tables: Any = None  # the rows as Arrow, once the fan-out has converted them
 
 
 @dataclass
