@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 test: $(STAMP)
-	$(PY) -m pytest -q -m "not soak and not bench" tests
+	$(PY) -m pytest -q -n 2 -m "not soak and not bench" tests
 
 demo: $(STAMP)
 	$(VENV)/bin/polytomic-etl demo

@@ -30,6 +30,8 @@ def refresh_views(pipeline: dlt.Pipeline) -> None:
         log.info("reporting views are written for DuckDB and Postgres; skipped here")
         return
     with pipeline.sql_client() as sql:
+        if not _has_table(sql):
+            return  # nothing loaded yet (every sync failed on a first run)
         create_views(lambda statement: sql.execute_sql(statement), dialect, pipeline.dataset_name)
 
 

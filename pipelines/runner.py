@@ -149,7 +149,13 @@ def finish_pending(pipeline: dlt.Pipeline) -> None:
     runner finishes them explicitly first. State never runs ahead of the data: the pending
     package carries the state that matches its rows.
     """
-    if pipeline.list_extracted_load_packages():
+    extracted = set(pipeline.list_extracted_load_packages())
+    # A kill between dlt's move of a normalized package and the delete of its extracted copy
+    # leaves both; the normalized one is complete, so the stale copy goes.
+    for load_id in extracted & set(pipeline.list_normalized_load_packages()):
+        pipeline._get_normalize_storage().extracted_packages.delete_package(load_id)
+        extracted.discard(load_id)
+    if extracted:
         pipeline.normalize()
     if pipeline.list_normalized_load_packages():
         log.info(
@@ -213,16 +219,17 @@ def _unwrap(exc: PipelineStepFailed, summary: Summary) -> Exception:
     detail = (
         str(exc.exception).splitlines()[0] if str(exc.exception) else type(exc.exception).__name__
     )
-    if "lock" in detail.lower() and exc.step in ("sync", "load"):
-        detail = _lock_message(detail)
+    locked = _lock_message(detail) if "lock" in detail.lower() else None
+    if locked:
+        return RunFailed(locked, summary)
     return RunFailed(f"{exc.step} step failed: {detail}", summary)
 
 
-def _lock_message(detail: str) -> str:
+def _lock_message(detail: str) -> str | None:
     """DuckDB says which process holds the file; say it in one line."""
     import re
 
-    match = re.search(r'File "?([^"]+?)"?.*PID (\d+)', detail, re.S)
+    match = re.search(r'file "([^"]+)".*?PID (\d+)', detail, re.S | re.I)
     if match:
         return (
             f"warehouse file {match.group(1)} is locked by another process (pid {match.group(2)})"

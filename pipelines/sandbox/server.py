@@ -147,6 +147,8 @@ def serve(handler: SandboxHandler) -> None:
     fault = sb._faults.pick(record.n, record.kind, record.sync_id)
     if fault is not None:
         record.fault = fault.kind
+        if fault.kind in ("reset", "hang"):
+            record.status = 0  # logged before the line drops, so a client never sees it unset
         faulted = _apply_fault(handler, fault, options.retry_after_on_429)
         if faulted is None:
             record.status = 0

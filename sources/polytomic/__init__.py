@@ -131,6 +131,7 @@ def polytomic_source(
         max_attempts=max_attempts,
         backoff_factor=backoff_factor,
         max_retry_after=max_retry_after_seconds,
+        secrets=(api_key, deployment_key),
     )
     ctx.client = client
     selected = _selection(bulk_sync_ids, shard)

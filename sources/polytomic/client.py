@@ -13,14 +13,15 @@ import json
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 import orjson
 from dlt.sources.helpers.requests import Client
-from requests import Response
+from requests import RequestException, Response
 
 from . import settings
 from .errors import (
@@ -103,12 +104,18 @@ class RateGate:
 
 
 def _retry_after_seconds(value: str | None) -> float | None:
+    """`Retry-After` is seconds or an HTTP date; both count against the cap."""
     if not value:
         return None
     try:
         return max(0.0, float(value))
     except ValueError:
-        return None  # an HTTP date: leave it to dlt's retry, which parses it
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
 
 
 @dataclass
@@ -151,9 +158,11 @@ class PolytomicClient:
         max_attempts: int = settings.DEFAULT_MAX_ATTEMPTS,
         backoff_factor: float = 1.0,
         max_retry_after: float = settings.DEFAULT_MAX_RETRY_AFTER_SECONDS,
+        secrets: Sequence[str | None] = (),
     ) -> None:
         self.base_url = check_base_url(base_url)
-        self._secrets = [authorization.split(" ", 1)[-1]]
+        # Every form a credential could be echoed in: the header value and the raw secrets.
+        self._secrets = [authorization.split(" ", 1)[-1], *(s for s in secrets if s)]
         self.gate = RateGate(max_retry_after)
         headers = {
             "Authorization": authorization,
@@ -178,7 +187,11 @@ class PolytomicClient:
         with self._count_lock:
             self.requests[kind] += 1
         self.gate.wait()
-        response = self._http.get(self.base_url + path, params=params)
+        try:
+            response = self._http.get(self.base_url + path, params=params)
+        except RequestException as exc:  # resets and timeouts left after dlt's retries
+            detail = redact(f"{type(exc).__name__}: {exc}", self._secrets)
+            raise ApiError(f"GET {path}: {detail}") from None
         self.served_version = response.headers.get("X-Polytomic-Version", self.served_version)
         if response.status_code != 200:
             raise self._error(response, path)
@@ -219,11 +232,14 @@ class PolytomicClient:
             if not isinstance(body, dict):
                 raise MalformedResponse(f"GET {path}: expected a JSON object envelope")
             data = body.get("data")
+            next_token = paginator.advance(body)
+            if data is None and next_token:
+                # `data: null` means an empty page; with a next token it would hide rows.
+                raise MalformedResponse(f"GET {path}: a page without `data` but with a next token")
             if data is None:  # the API sends `data: null` on empty pages
                 data = []
             if not isinstance(data, list):
                 raise MalformedResponse(f"GET {path}: `data` is {type(data).__name__}, not a list")
-            next_token = paginator.advance(body)
             yield Page(items=data, token=token, next_token=next_token)
             if next_token is None:
                 return
@@ -260,4 +276,4 @@ def _error_message(response: Response) -> str | None:
             return candidate
         if isinstance(candidate, dict) and isinstance(candidate.get("message"), str):
             return candidate["message"]
-    return json.dumps(body)[:200]
+    return json.dumps(body)  # redacted, then truncated, by the caller

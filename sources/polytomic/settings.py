@@ -28,6 +28,7 @@ DEFAULT_TIMEOUT_SECONDS: Final = 60.0
 DEFAULT_MAX_ATTEMPTS: Final = 5
 DEFAULT_MAX_RETRY_AFTER_SECONDS: Final = 300.0
 MAX_REWALKS_PER_SYNC: Final = 3
+MAX_RECENT_IDS: Final = 200  # ids remembered inside the lookback window, per sync
 RESUME_SLACK_ROWS: Final = 10  # rows of a resume page that must lie behind the lookback
 
 EXECUTION_TIMESTAMPS: Final = ("created_at", "started_at", "completed_at", "updated_at")

@@ -119,8 +119,13 @@ def page_tables(rows: list[dict[str, Any]]) -> PageTables:
         if schemas:
             children.extend(schemas)
         else:
-            children.append(
-                {"execution_id": row["id"], "bulk_sync_id": row["bulk_sync_id"], "_tombstone": True}
+            children.append(  # deletes the old rows, then is dropped itself
+                {
+                    "execution_id": row["id"],
+                    "bulk_sync_id": row["bulk_sync_id"],
+                    "schema": "",
+                    "_tombstone": True,
+                }
             )
     return PageTables(to_arrow(executions), to_arrow(children))
 
@@ -174,6 +179,8 @@ def execution_tables(tables: PageTables) -> list[Any]:
             SCHEMAS,
             write_disposition="merge",
             merge_key="execution_id",
+            # The key also dedups the staging table should a killed load's copy be retried.
+            primary_key=("execution_id", "schema"),
             columns=SCHEMA_COLUMNS,
         ),
     ]

@@ -290,6 +290,11 @@ class SyncWalk:
                 resume = {"token": mark.token, "floor": iso(mark.first)} if mark.token else None
             recent = {i: t for i, t in self.recent.items() if _at_or_after(t, threshold)}
             recent.update({i: iso(t) for i, t in self.memory.seen.items() if t >= threshold})
+            if len(recent) > settings.MAX_RECENT_IDS:
+                # Bounded state even when thousands of rows share one timestamp: the newest
+                # are kept; the others are simply re-read and merged again.
+                newest = sorted(recent.items(), key=lambda kv: parse_ts(kv[1]) or threshold)
+                recent = dict(newest[-settings.MAX_RECENT_IDS :])
         return {
             "cursor": iso(cursor) if cursor else None,
             "resume": resume,

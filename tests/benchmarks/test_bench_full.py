@@ -1,0 +1,24 @@
+"""`make bench`: the whole suite. `--bench-full` runs the issue's sizes (many minutes) and
+writes bench-results.json at the repository root; without it the tiny sizes run and write
+to a temporary directory, leaving any real results alone.
+
+Marked `bench`, so `make test` never runs it. It asserts only that figures were written.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.benchmarks import suite
+
+
+@pytest.mark.bench
+def test_benchmark_suite(request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    full = bool(request.config.getoption("--bench-full", default=False))
+    if full:
+        results = suite.run_suite(suite.FULL)
+    else:
+        results = suite.run_suite(suite.TINY, out=tmp_path / "bench-results.json")
+    assert {"B1", "B2", "B3", "B4", "goals"} <= set(results)
