@@ -28,6 +28,8 @@ log = logging.getLogger("polytomic_etl")
 
 # Arrow tables skip dlt's normalizer; keep its load id column so rows can be traced to loads.
 os.environ.setdefault("NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID", "true")
+# Pages of one load may disagree on a new field's type (absent, null, a list); let dlt widen.
+os.environ.setdefault("DATA_WRITER__ARROW_CONCAT_PROMOTE_OPTIONS", "permissive")
 
 # Postgres without ADBC cannot take parquet; DuckDB loads parquet about 5x faster than inserts.
 FILE_FORMATS = {"duckdb": "parquet", "motherduck": "parquet", "postgres": "insert_values"}

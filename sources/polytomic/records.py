@@ -34,19 +34,22 @@ def iso(value: datetime) -> str:
     return value.astimezone(UTC).isoformat(timespec="microseconds")
 
 
+_INT64 = range(-(2**63), 2**63)
+
+
 def _int_or_none(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return int(value)
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str):
+    """An int that fits the warehouse's bigint, or None."""
+    number: int | None = None
+    if isinstance(value, bool | int):
+        number = int(value)
+    elif isinstance(value, float) and value.is_integer():
+        number = int(value)
+    elif isinstance(value, str):
         try:
-            return int(value.strip())
+            number = int(value.strip())
         except ValueError:
             return None
-    return None
+    return number if number is not None and number in _INT64 else None
 
 
 def _bool_or_none(value: Any) -> bool | None:

@@ -66,12 +66,16 @@ _KNOWN = set(EXECUTION_COLUMNS) | set(SCHEMA_COLUMNS) | set(REJECTED_COLUMNS)
 
 
 def to_arrow(rows: list[dict[str, Any]]) -> pa.Table:
-    """Arrow infers the types; an unknown field whose type varies is kept as JSON text."""
+    """Arrow infers each column's type; an unknown field whose type varies is kept as JSON.
+
+    Columns are the union of every row's keys: Go omits empty fields, so the first row alone
+    (what `from_pylist` looks at) does not name them all.
+    """
+    keys = list(dict.fromkeys(k for row in rows for k in row))
     try:
-        table = pa.Table.from_pylist(rows)
+        table = pa.table({k: [row.get(k) for row in rows] for k in keys})
     except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
-        fixed = [{k: _plain(k, v) for k, v in r.items()} for r in rows]
-        table = pa.Table.from_pylist(fixed)
+        table = pa.table({k: [_plain(k, row.get(k)) for row in rows] for k in keys})
     for name in settings.EXECUTION_TIMESTAMPS:
         if name in table.column_names:
             index = table.column_names.index(name)

@@ -26,7 +26,11 @@ from hypothesis import strategies as st
 
 from pipelines.sandbox import Fault, Sandbox, SyncPlan
 from tests.conftest import PINNED_NOW, Etl, ts
-from tests.reliability.helpers import assert_equal_to_truth_except, terminal_pages
+from tests.reliability.helpers import (
+    assert_equal_to_truth_except,
+    assert_optional_fields_match,
+    terminal_pages,
+)
 
 TIMESTAMPS = ("created_at", "started_at", "completed_at", "updated_at")
 COUNTS = ("record_count", "error_count", "warning_count")
@@ -305,13 +309,51 @@ def test_a_page_without_data_but_with_a_next_token_does_not_silently_skip_its_ro
     assert code == 1 and not missing, (code, len(missing))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: records._int_or_none passes through integers beyond 64 bits (2**70, "
-    "-1e30 as a whole float, '99…9' strings); tables.to_arrow's fallback keeps known columns "
-    "as they are, so pyarrow raises OverflowError and the whole sync fails, with a traceback, "
-    "on every run (the record never goes away)",
+@pytest.mark.parametrize(
+    "first_lacks",
+    [
+        pytest.param("version", marks=pytest.mark.soak),
+        "status",
+        pytest.param("completed_at", marks=pytest.mark.soak),
+    ],
 )
+def test_a_field_the_first_record_of_a_page_lacks_is_kept_for_every_other_record(
+    make_sandbox, make_etl, first_lacks
+):
+    sb = make_sandbox(seed=104, syncs=1, executions=150)
+    sync_id = sb.sync_ids()[0]
+    page = terminal_pages(sb, sync_id)[0]
+    rows = copy.deepcopy(page["data"])
+    rows[0].pop(first_lacks, None)  # omitted, as Go's omitempty does
+    version = {"version": "2026.1.0"}
+    rows[1:] = [{**r, **version} if first_lacks == "version" else r for r in rows[1:]]
+    sb.inject(
+        Fault("body", kind_filter="list_executions", sync_id=sync_id, body={**page, "data": rows})
+    )
+    etl = make_etl(sb)
+    etl.run()
+    loaded = etl.executions()
+    served = {r["id"]: r for r in rows}
+    assert all(loaded[i].get(first_lacks) is not None for i in list(served)[1:]), first_lacks
+    for exec_id, row in list(served.items())[1:]:
+        if first_lacks == "completed_at":
+            assert ts(loaded[exec_id]["completed_at"]) == ts(row["completed_at"])
+        else:
+            assert loaded[exec_id][first_lacks] == row[first_lacks]
+
+
+def test_the_sandbox_version_field_is_loaded_for_every_execution_that_has_it(
+    make_sandbox, make_etl
+):
+    # Real wire data: only newer executions carry `version`, so ascending pages start
+    # without it.
+    sb = make_sandbox(seed=5, syncs=2, executions=200)
+    assert any(e.get("version") for e in sb.truth_executions())
+    etl = make_etl(sb)
+    etl.run()
+    assert_optional_fields_match(etl)
+
+
 def test_counts_beyond_64_bits_neither_fail_the_sync_nor_stall_it(make_sandbox, make_etl):
     sb = make_sandbox(seed=103, syncs=2, executions=60)
     sync_id = sb.sync_ids()[0]
