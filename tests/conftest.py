@@ -102,6 +102,18 @@ class Etl:
         )
 
 
+def first_walk_page(sandbox: Sandbox, sync_id: str) -> dict[str, Any]:
+    """The real first page of the catch-up walk, for tests that inject a mutated copy."""
+    import requests
+
+    return requests.get(
+        f"{sandbox.base_url}/api/bulk/syncs/{sync_id}/executions",
+        params={"only_terminal": "true", "ascending": "true", "limit": 100},
+        headers={"Authorization": f"Bearer {sandbox.api_key}"},
+        timeout=5,
+    ).json()
+
+
 def assert_matches_truth(etl: Etl, sync_ids: set[str] | None = None) -> None:
     """The warehouse equals the sandbox, row by row: ids, statuses, counts, times, children."""
     truth = {

@@ -9,6 +9,7 @@ import pytest
 from pipelines.sandbox import Fault
 from sources.polytomic.client import Paginator, auth_header, check_base_url
 from sources.polytomic.errors import ConfigError, PaginationError, redact
+from tests.conftest import first_walk_page
 
 
 def test_api_key_is_sent_as_bearer_and_deployment_key_as_basic_with_the_org_id():
@@ -73,16 +74,9 @@ def test_the_api_version_header_is_sent_and_configurable(make_sandbox, make_etl)
 
 
 def test_a_page_out_of_updated_at_order_fails_the_sync_loudly(make_sandbox, make_etl):
-    import requests
-
     sb = make_sandbox(seed=32, syncs=1, executions=50)
     sync_id = sb.sync_ids()[0]
-    real = requests.get(
-        f"{sb.base_url}/api/bulk/syncs/{sync_id}/executions",
-        params={"only_terminal": "true", "ascending": "true", "limit": 100},
-        headers={"Authorization": f"Bearer {sb.api_key}"},
-        timeout=5,
-    ).json()
+    real = first_walk_page(sb, sync_id)
     real["data"] = list(reversed(real["data"]))
     sb.inject(Fault("body", kind_filter="list_executions", body=real))
     code, _, err = make_etl(sb).cli("run")

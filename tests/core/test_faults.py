@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
-import requests
 
 from pipelines.sandbox import Fault
-from tests.conftest import assert_matches_truth
+from tests.conftest import assert_matches_truth, first_walk_page
 
 
 @pytest.mark.parametrize("kind", ["429", "500", "502", "503", "502_html", "reset"])
@@ -103,12 +102,7 @@ def test_a_sync_that_keeps_failing_does_not_stop_the_others(make_sandbox, make_e
 def test_a_malformed_record_is_quarantined_and_the_rest_load(make_sandbox, make_etl):
     sb = make_sandbox(seed=29, syncs=1, executions=230)
     sync_id = sb.sync_ids()[0]
-    real = requests.get(
-        f"{sb.base_url}/api/bulk/syncs/{sync_id}/executions",
-        params={"only_terminal": "true", "ascending": "true", "limit": 100},
-        headers={"Authorization": f"Bearer {sb.api_key}"},
-        timeout=5,
-    ).json()
+    real = first_walk_page(sb, sync_id)
     page = real["data"]
     wrong_types = {**page[1], "record_count": str(page[1]["record_count"]), "schemas": {"a": 1}}
     broken = [{"status": "completed"}, {**page[0], "id": "x-1", "updated_at": "yesterday"}]
