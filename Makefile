@@ -2,13 +2,18 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
+BASE := $(VENV)/.installed-base
 STAMP := $(VENV)/.installed
 
 .PHONY: install test demo bench soak lint format clean
 
-$(STAMP): pyproject.toml
+# The demo needs only the runtime dependencies; tests add the dev extras on top.
+$(BASE): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e .
+	touch $(BASE)
+
+$(STAMP): $(BASE)
 	$(PY) -m pip install -q -e ".[dev]"
 	touch $(STAMP)
 
@@ -17,7 +22,7 @@ install: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q -n 2 -m "not soak and not bench" tests
 
-demo: $(STAMP)
+demo: $(BASE)
 	$(VENV)/bin/polytomic-etl demo
 
 bench: $(STAMP)
