@@ -146,15 +146,16 @@ def test_a_first_load_survives_fifteen_random_kills_with_at_most_twice_the_reque
     make_sandbox, make_etl
 ):
     rng = random.Random(7707)
-    sb = make_sandbox(seed=77, syncs=4, executions=2500)
+    # Big enough that the load outlasts the kills: a faster product must not finish early.
+    sb = make_sandbox(seed=77, syncs=4, executions=4000)
     env = {"CHECKPOINT_PAGES": "1"}
     baseline, _ = _uninterrupted_requests(sb, make_etl, **env)
     etl = make_etl(sb, **env)
     killer = Killer(sb, pipeline_root=etl.tmp / "pl")
     plan = []
-    for _ in range(18):
+    for _ in range(24):
         mode = rng.choice(["time", "time", "time", "request", "load"])
-        arg = rng.uniform(0.0, 3.0) if mode == "time" else rng.randint(1, 25)
+        arg = rng.uniform(0.0, 2.0) if mode == "time" else rng.randint(1, 25)
         plan.append((mode, arg))
     landed, runs = _killed_series(etl, plan, killer)
     phases = {p: sum(w.startswith(p) for w in landed) for p in ("extract", "normalize", "load")}
