@@ -9,7 +9,15 @@ from dataclasses import dataclass, field
 
 from .data import NotFound, Store, View
 from .options import Options
-from .paging import BadToken, Ordering, TokenCodec, clamp_limit, next_payload, start_position
+from .paging import (
+    BadToken,
+    Ordering,
+    TokenCodec,
+    clamp_limit,
+    empty_detour,
+    next_payload,
+    start_position,
+)
 from .records import SCHEMAS_FULL, SCHEMAS_NULL, SCHEMAS_OMIT, dumps
 
 _ROUTES: tuple[tuple[re.Pattern[str], str], ...] = (
@@ -142,6 +150,9 @@ class Api:
         with self.store.lock:
             self.store.sync(sync_id)
             payload = self._decode(params, sync_id)
+            follow = empty_detour(payload)
+            if follow is not None:
+                return Response(200, envelope([], self.codec.encode(follow), opts))
             ordering = (
                 self.codec.ordering_of(payload)
                 if payload
@@ -157,7 +168,7 @@ class Api:
             start = start_position(view, payload, tie_desc)
             rows = view.rows[start : start + limit]
             parts = [row.json(mode) for row in rows]
-            token = self._next_token(opts, ordering, view, start, len(rows))
+            token = self._next_token(opts, ordering, view, start, len(rows), empties=True)
         return Response(200, envelope(parts, token, opts))
 
     def _list_syncs(self, params: dict[str, str], opts: Options) -> Response:
@@ -179,11 +190,19 @@ class Api:
         return Response(200, envelope(parts, token, opts))
 
     def _next_token(
-        self, opts: Options, ordering: Ordering, view: View, start: int, count: int
+        self,
+        opts: Options,
+        ordering: Ordering,
+        view: View,
+        start: int,
+        count: int,
+        empties: bool = False,
     ) -> str | None:
+        """The token after this page; ``empties`` applies the empty-page options."""
         end = start + count
         more = end < len(view.rows)
-        if not more and not (count and opts.last_page == "extra_empty_page"):
+        tail = empties and not more and opts.endless_empty != "off"
+        if not (more or tail or (count and opts.last_page == "extra_empty_page")):
             return None
         sort_ts = last_id = None
         if count:
@@ -191,6 +210,10 @@ class Api:
             sort_ts = direction * view.keys[end - 1][0]
             last_id = view.rows[end - 1].id_int
         payload = next_payload(opts.token_style, ordering, view, end, sort_ts, last_id)
+        if tail:
+            payload["end"] = opts.endless_empty
+        elif empties and more and opts.mid_empty_pages:
+            payload["e"] = opts.mid_empty_pages
         return self.codec.encode(payload)
 
 

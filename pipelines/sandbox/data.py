@@ -1,4 +1,6 @@
-"""The store: all syncs and executions, cached orderings, scenario mutations, ground truth.
+"""The store: all syncs and executions, cached orderings, deletions, ground truth.
+
+Mutations that build executions live in ``mutations``; they use ``insert`` and ``changed``.
 
 Every public method takes the store's re-entrant lock, so scenario calls are safe from any
 thread, including hooks that run on a server thread in the middle of a request.
@@ -12,10 +14,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from .clock import US_PER_S, Clock
+from .clock import Clock
 from .generate import actors, build_sync
-from .outcomes import build_execution
-from .plans import RUNNING_STATUSES, TERMINAL_STATUSES, SyncPlan
+from .plans import RUNNING_STATUSES, SyncPlan
 from .records import SCHEMAS_FULL, Execution, SyncRecord, new_uuid
 
 
@@ -24,7 +25,7 @@ class SandboxConflict(RuntimeError):
 
 
 class NotFound(KeyError):
-    """Unknown or deleted sync, or unknown execution."""
+    """Unknown or deleted sync, or unknown or deleted execution."""
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,7 @@ class Store:
         self.rng = random.Random(f"{seed}:store")
         self.syncs: dict[str, SyncRecord] = {}
         self.executions: dict[str, dict[str, Execution]] = {}
+        self.deleted_executions: dict[str, dict[str, Execution]] = {}
         self._views: dict[tuple[Any, ...], View] = {}
         self.generation = 0
         now = clock.now_us()
@@ -75,10 +77,10 @@ class Store:
         self.executions[sync.id] = {e.id: e for e in history}
         for execution in history:
             self.clock.observe(execution.updated_us)
-        self._changed(sync.id)
+        self.changed(sync.id)
         return sync
 
-    def _changed(self, sync_id: str | None = None) -> None:
+    def changed(self, sync_id: str | None = None) -> None:
         self.generation += 1
         if sync_id is None:
             self._views.clear()
@@ -150,102 +152,6 @@ class Store:
 
     # -- scenario mutations ----------------------------------------------------------------
 
-    def add_executions(
-        self, sync_id: str, n: int, status: str, overrides: dict[str, Any]
-    ) -> list[str]:
-        if status not in TERMINAL_STATUSES and "status" not in overrides:
-            raise ValueError("add_executions creates terminal executions; use start_execution")
-        with self.lock:
-            sync = self.sync(sync_id)
-            ids = []
-            for _ in range(n):
-                stamp = self.clock.tick()
-                duration = float(overrides.get("duration", sync.rng.uniform(30, 600)))
-                ov = {"completed_at": stamp, "updated_at": stamp, **overrides}
-                ex = build_execution(
-                    sync,
-                    sync.rng,
-                    status=status,
-                    start_us=stamp - round(duration * US_PER_S),
-                    now_us=stamp,
-                    overrides=ov,
-                    max_duration_s=duration,
-                )
-                ids.append(self._insert(sync, ex))
-            return ids
-
-    def start_execution(self, sync_id: str, status: str) -> str:
-        with self.lock:
-            sync = self.sync(sync_id)
-            running = [e for e in self.executions[sync_id].values() if e.status in RUNNING_STATUSES]
-            if status in RUNNING_STATUSES and running:
-                raise SandboxConflict(f"sync {sync_id} already has a running execution")
-            stamp = self.clock.tick()
-            ov: dict[str, Any] = {"updated_at": stamp}
-            if status not in RUNNING_STATUSES:
-                ov["created_at"] = stamp
-            ex = build_execution(
-                sync, sync.rng, status=status, start_us=stamp, now_us=stamp, overrides=ov
-            )
-            return self._insert(sync, ex)
-
-    def finish_inflight(self, sync_id: str | None, status: str) -> list[str]:
-        with self.lock:
-            targets = [self.sync(sync_id)] if sync_id else list(self.syncs.values())
-            done = []
-            for sync in targets:
-                if sync.deleted:
-                    continue
-                open_rows = [e for e in self.executions[sync.id].values()]
-                open_rows = [e for e in open_rows if e.status not in TERMINAL_STATUSES]
-                open_rows.sort(key=lambda e: (e.status not in RUNNING_STATUSES, e.start_us))
-                for ex in open_rows:
-                    self._rebuild(sync, ex, status, self.clock.tick(), keep=None)
-                    done.append(ex.id)
-            return done
-
-    def reupdate(self, sync_id: str, exec_id: str | None, keep_schemas: int) -> str:
-        with self.lock:
-            sync = self.sync(sync_id)
-            if exec_id is None:
-                done = sorted(
-                    (e for e in self.executions[sync_id].values() if e.status in TERMINAL_STATUSES),
-                    key=lambda e: (e.start_us, e.id),
-                )
-                if not done:
-                    raise NotFound("terminal execution", sync_id)
-                exec_id = sync.rng.choice(done[: max(1, len(done) // 2)]).id
-            ex = self.execution(sync_id, exec_id)
-            if ex.status not in TERMINAL_STATUSES:
-                raise ValueError(f"execution {exec_id} is not terminal")
-            stamp = self.clock.tick()
-            ex.schemas = ex.schemas[: max(1, keep_schemas)]
-            for row in ex.schemas:
-                row["record_count"] = round(int(row["record_count"]) * sync.rng.uniform(1.05, 1.5))
-                row["record_count"] += 1
-                row["updated_at"] = stamp
-            ex.fields["updated_at"] = stamp
-            ex.recount()
-            self._changed(sync_id)
-            return ex.id
-
-    def add_late_commit(self, sync_id: str, behind_seconds: float) -> str:
-        with self.lock:
-            sync = self.sync(sync_id)
-            stamp = self.clock.now_us() - round(behind_seconds * US_PER_S)
-            duration = sync.rng.uniform(30, 300)
-            ov = {"completed_at": stamp, "updated_at": stamp}
-            ex = build_execution(
-                sync,
-                sync.rng,
-                status="completed",
-                start_us=stamp - round(duration * US_PER_S),
-                now_us=stamp,
-                overrides=ov,
-                max_duration_s=duration,
-            )
-            return self._insert(sync, ex)
-
     def add_sync(self, plan: SyncPlan) -> str:
         with self.lock:
             return self._register(plan, self.clock.now_us(), created_now=True).id
@@ -253,7 +159,28 @@ class Store:
     def delete_sync(self, sync_id: str) -> None:
         with self.lock:
             self.sync(sync_id).deleted = True
-            self._changed(sync_id)
+            self.changed(sync_id)
+
+    def restore_sync(self, sync_id: str) -> None:
+        """Undo ``delete_sync``: the same id and history are served again."""
+        with self.lock:
+            sync = self.sync(sync_id, include_deleted=True)
+            if not sync.deleted:
+                raise ValueError(f"sync {sync_id} is not deleted")
+            sync.deleted = False
+            self.changed(sync_id)
+
+    def delete_execution(self, sync_id: str, exec_id: str) -> None:
+        """Remove an execution from every listing, the detail endpoint and the truth."""
+        with self.lock:
+            ex = self.execution(sync_id, exec_id)
+            del self.executions[sync_id][exec_id]
+            self.deleted_executions.setdefault(sync_id, {})[exec_id] = ex
+            self.changed(sync_id)
+
+    def deleted_execution_ids(self) -> set[str]:
+        with self.lock:
+            return {i for rows in self.deleted_executions.values() for i in rows}
 
     def set_active(self, sync_id: str, active: bool) -> None:
         with self.lock:
@@ -261,41 +188,13 @@ class Store:
             sync.wire_fields["active"] = active
             sync.wire_fields["updated_at"] = self.clock.tick()
             sync.touch()
-            self._changed(sync_id)
+            self.changed(sync_id)
 
-    def _insert(self, sync: SyncRecord, ex: Execution) -> str:
+    def insert(self, sync: SyncRecord, ex: Execution) -> str:
+        """Add a new execution built by a mutation."""
         self.executions[sync.id][ex.id] = ex
-        self._changed(sync.id)
+        self.changed(sync.id)
         return ex.id
-
-    def _rebuild(
-        self, sync: SyncRecord, ex: Execution, status: str, stamp: int, keep: int | None
-    ) -> None:
-        started = ex.fields.get("started_at")
-        started = stamp if started is None else int(started)
-        duration = max(0.0, (stamp - started) / US_PER_S)
-        fresh = build_execution(
-            sync,
-            sync.rng,
-            status=status,
-            start_us=started,
-            now_us=stamp,
-            overrides={
-                "schemas": [row["schema"] for row in ex.schemas],
-                "completed_at": stamp,
-                "updated_at": stamp,
-                "started_at": started,
-                "created_at": ex.fields["created_at"],
-            },
-            max_duration_s=duration,
-        )
-        keep_keys = ("id", "type", "fetch_mode", "output_disposition", "is_partial", "is_resync")
-        for key in (*keep_keys, "is_test"):
-            fresh.fields[key] = ex.fields[key]
-        ex.fields = fresh.fields
-        ex.schemas = fresh.schemas
-        ex.touch()
-        self._changed(sync.id)
 
     # -- ground truth ----------------------------------------------------------------------
 

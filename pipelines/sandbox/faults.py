@@ -7,13 +7,18 @@ filters. Which requests it fires on:
 * ``rate=0.2``: each matching request with that probability, drawn from ``Random(seed)``,
   so the pattern repeats run to run; at most ``times`` firings (``None`` = unbounded);
 * otherwise: the next ``times`` matching requests (``None`` = every one).
+
+Filters (``kind_filter``, ``sync_id``, ``with_token``) are checked first; a request they
+reject neither fires the fault nor uses up a ``rate`` draw.
 """
 
 from __future__ import annotations
 
 import random
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from typing import Any
 
 FAULT_KINDS: tuple[str, ...] = (
@@ -49,6 +54,8 @@ class Fault:
         times: how many times it fires (``None`` = unbounded).
         kind_filter: only requests of this kind (``list_executions`` ...).
         sync_id: only requests about this sync.
+        with_token: ``True``: only requests whose query has a non-empty ``page_token``;
+            ``False``: only requests without one; ``None``: both.
         at_requests: fire on these global request numbers (1-based).
         rate: fire with this probability per matching request.
         seed: seed of the ``rate`` draws.
@@ -63,6 +70,7 @@ class Fault:
     times: int | None = 1
     kind_filter: str | None = None
     sync_id: str | None = None
+    with_token: bool | None = None
     at_requests: set[int] | frozenset[int] | None = None
     rate: float | None = None
     seed: int = 0
@@ -85,17 +93,50 @@ class Fault:
         if self.at_requests is not None:
             self.at_requests = frozenset(self.at_requests)
 
+    @classmethod
+    def api_error(
+        cls,
+        status: int,
+        message: str | None = None,
+        key: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        **filters: Any,
+    ) -> Fault:
+        """A ``body`` fault answering ``status`` with an ApiError body
+        ``{status, message, key, metadata}``; ``filters`` are any other ``Fault`` fields."""
+        try:
+            phrase = HTTPStatus(status).phrase.lower()
+        except ValueError:
+            phrase = "error"
+        body = {
+            "status": status,
+            "message": phrase if message is None else message,
+            "key": phrase.replace(" ", "_") if key is None else key,
+            "metadata": dict(metadata or {}),
+        }
+        return cls("body", status=status, body=body, **filters)
+
     def exhausted(self) -> bool:
         if self.at_requests is not None:
             return False
         return self.times is not None and self.fired >= self.times
 
-    def matches(self, n: int, kind: str, sync_id: str | None) -> bool:
+    def matches(
+        self,
+        n: int,
+        kind: str,
+        sync_id: str | None,
+        params: Mapping[str, str] | None = None,
+    ) -> bool:
         """Decide (and record) whether this fault fires on request ``n``."""
         if self.kind_filter is not None and kind != self.kind_filter:
             return False
         if self.sync_id is not None and sync_id != self.sync_id:
             return False
+        if self.with_token is not None:
+            has_token = bool((params or {}).get("page_token"))
+            if has_token != self.with_token:
+                return False
         if self.at_requests is not None:
             hit = n in self.at_requests
         else:
@@ -123,10 +164,17 @@ class FaultBook:
         with self._lock:
             self._faults.clear()
 
-    def pick(self, n: int, kind: str, sync_id: str | None) -> Fault | None:
+    def pick(
+        self,
+        n: int,
+        kind: str,
+        sync_id: str | None,
+        params: Mapping[str, str] | None = None,
+    ) -> Fault | None:
+        """The first fault that fires on this request (``params``: its query)."""
         with self._lock:
             for fault in self._faults:
-                if fault.matches(n, kind, sync_id):
+                if fault.matches(n, kind, sync_id, params):
                     return fault
             return None
 

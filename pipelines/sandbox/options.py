@@ -10,6 +10,7 @@ from typing import Any
 from .plans import DOCUMENTED_TERMINAL_STATUSES, TERMINAL_STATUSES
 
 LAST_PAGE_SHAPES = ("no_pagination_key", "null_token", "empty_string", "extra_empty_page")
+ENDLESS_EMPTY = ("off", "fresh", "same")
 _CHOICES: dict[str, tuple[Any, ...]] = {
     "token_style": ("keyset", "offset"),
     "list_includes_schemas": (True, False, "null"),
@@ -17,6 +18,7 @@ _CHOICES: dict[str, tuple[Any, ...]] = {
     "empty_data": ("list", "null"),
     "unauthorized_body": ("api_error", "legacy"),
     "tie_order": ("id_asc", "id_desc"),
+    "endless_empty": ENDLESS_EMPTY,
 }
 _TERMINAL_ALIASES: dict[str, frozenset[str]] = {
     "default": TERMINAL_STATUSES,
@@ -39,6 +41,12 @@ class Options:
             ``extra_empty_page`` (the last page with rows still carries a token that leads
             to one more page with no rows).
         empty_data: ``list`` (``"data": []``) or ``null`` (``"data": null``) on empty pages.
+        mid_empty_pages: in execution listings, each page with rows still to come hands out
+            a token that first leads to this many empty pages (each with a fresh token);
+            the real next page follows, starting exactly where it would have.
+        endless_empty: ``off`` | ``fresh`` | ``same``: the last page of an execution listing
+            carries a token to an endless series of empty pages, each with a new distinct
+            token (``fresh``) or with the very token that fetched it (``same``).
         terminal_statuses: what ``only_terminal=true`` keeps; accepts a set or the aliases
             ``default`` (completed, failed, canceled, errors, interrupted) and
             ``documented`` (completed, failed, canceled).
@@ -52,6 +60,9 @@ class Options:
         max_limit: the cap on ``limit`` (100).
         syncs_page_size: default and maximum page size of the sync list (50).
         default_version: ``X-Polytomic-Version`` echoed when the client sends none.
+        date_header: every response carries an RFC 7231 ``Date`` from the sandbox clock.
+        date_offset_seconds: shifts only the ``Date`` header (a server whose wall clock
+            disagrees with its data).
     """
 
     token_style: str = "keyset"
@@ -59,6 +70,8 @@ class Options:
     paginate_syncs: bool = False
     last_page: str = "null_token"
     empty_data: str = "list"
+    mid_empty_pages: int = 0
+    endless_empty: str = "off"
     terminal_statuses: frozenset[str] = field(default_factory=lambda: TERMINAL_STATUSES)
     unauthorized_body: str = "api_error"
     retry_after_on_429: bool = True
@@ -68,6 +81,8 @@ class Options:
     max_limit: int = 100
     syncs_page_size: int = 50
     default_version: str = "2025-09-18"
+    date_header: bool = True
+    date_offset_seconds: float = 0.0
 
     def updated(self, **changes: Any) -> Options:
         """A validated copy with ``changes`` applied."""
@@ -83,11 +98,19 @@ class Options:
         for key in ("default_limit", "max_limit", "syncs_page_size"):
             if key in changes and int(changes[key]) < 1:
                 raise ValueError(f"{key} must be >= 1")
-        for key in ("paginate_syncs", "retry_after_on_429"):
+        if "mid_empty_pages" in changes:
+            changes["mid_empty_pages"] = int(changes["mid_empty_pages"])
+            if changes["mid_empty_pages"] < 0:
+                raise ValueError("mid_empty_pages must be >= 0")
+        for key in ("paginate_syncs", "retry_after_on_429", "date_header"):
             if key in changes:
                 changes[key] = bool(changes[key])
         if "latency_ms" in changes:
             changes["latency_ms"] = max(0.0, float(changes["latency_ms"]))
+        if "date_offset_seconds" in changes:
+            changes["date_offset_seconds"] = float(changes["date_offset_seconds"])
+            if not abs(changes["date_offset_seconds"]) < 1e9:  # also rejects nan and inf
+                raise ValueError("date_offset_seconds must be finite and under 1e9")
         return dataclasses.replace(self, **changes)
 
     def as_dict(self) -> dict[str, Any]:

@@ -9,6 +9,11 @@ requests.
   right after that position (found with ``bisect``), so rows that move do not shift others.
 * ``offset`` tokens carry a position. A row that moves behind the position during a walk
   shifts every later row by one: a row at the page boundary is skipped (or repeated).
+
+Empty pages that still carry a token (execution listings only) are encoded in the payload
+too: ``e`` counts the empty pages left before the real next page (``mid_empty_pages``), and
+``end`` marks an endless tail of empty pages (``endless_empty``; ``fresh`` counts ``n`` up
+so every token differs, ``same`` hands back the very token that was sent).
 """
 
 from __future__ import annotations
@@ -107,6 +112,26 @@ def next_payload(
         payload["ts"] = sort_ts
         payload["id"] = last_id_int
     return payload
+
+
+def empty_detour(payload: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The next token's payload when ``payload`` leads to an empty page, else ``None``."""
+    if payload is None:
+        return None
+    try:
+        if "end" in payload:
+            if payload["end"] == "same":
+                return payload
+            return {**payload, "n": int(payload.get("n", 0)) + 1}
+        left = int(payload.get("e", 0))
+    except (TypeError, ValueError) as exc:
+        raise BadToken("page_token payload is incomplete") from exc
+    if left <= 0:
+        return None
+    follow = {key: value for key, value in payload.items() if key != "e"}
+    if left > 1:
+        follow["e"] = left - 1
+    return follow
 
 
 def clamp_limit(raw: str | None, default: int, maximum: int) -> int:

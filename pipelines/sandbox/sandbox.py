@@ -21,6 +21,7 @@ from .paging import TokenCodec
 from .plans import SyncPlan
 from .records import dumps, new_uuid
 from .requestlog import RequestLog, RequestRecord
+from .scenario import ScenarioApi
 from .server import SandboxHTTPServer
 
 Hook = Callable[["Sandbox", RequestRecord], None]
@@ -28,7 +29,7 @@ Hook = Callable[["Sandbox", RequestRecord], None]
 __all__ = ["Hook", "Sandbox", "SandboxConflict"]
 
 
-class Sandbox:
+class Sandbox(ScenarioApi):
     """A deterministic, in-process Polytomic bulk-sync API on ``127.0.0.1``.
 
     Args:
@@ -173,89 +174,6 @@ class Sandbox:
             for rows in self._store.executions.values():
                 for execution in rows.values():
                     execution.json(mode)
-
-    # -- clock -----------------------------------------------------------------------------
-
-    def now(self) -> datetime:
-        return self._clock.now()
-
-    def advance(self, seconds: float) -> datetime:
-        return self._clock.advance(seconds)
-
-    # -- scenario --------------------------------------------------------------------------
-
-    def sync_ids(self, include_deleted: bool = False) -> list[str]:
-        with self._store.lock:
-            return [s.id for s in self._store.syncs.values() if include_deleted or not s.deleted]
-
-    def execution_ids(self, sync_id: str) -> list[str]:
-        """Execution ids of a sync, oldest start first."""
-        return [e["id"] for e in self.truth_executions(True) if e["bulk_sync_id"] == sync_id]
-
-    def add_executions(
-        self, sync_id: str, n: int = 1, status: str = "completed", **overrides: Any
-    ) -> list[str]:
-        """New terminal executions finishing now, with strictly increasing ``updated_at``."""
-        return self._store.add_executions(sync_id, n, status, overrides)
-
-    def start_execution(self, sync_id: str, status: str = "running") -> str:
-        """Start (or queue, for ``created``/``scheduled``) an execution now. Raises
-        ``SandboxConflict`` (the API's 409) if a running one exists and ``status`` runs."""
-        return self._store.start_execution(sync_id, status)
-
-    def finish_inflight(self, sync_id: str | None = None, status: str = "completed") -> list[str]:
-        """Every non-terminal execution (of one sync, or all) ends now with ``status``."""
-        return self._store.finish_inflight(sync_id, status)
-
-    def reupdate(self, sync_id: str, exec_id: str | None = None, keep_schemas: int = 1) -> str:
-        """An old terminal execution gets ``updated_at = now``, new counts, fewer schemas."""
-        return self._store.reupdate(sync_id, exec_id, keep_schemas)
-
-    def add_late_commit(self, sync_id: str, behind_seconds: float = 60) -> str:
-        """A new terminal execution whose ``updated_at`` is ``behind_seconds`` before now."""
-        return self._store.add_late_commit(sync_id, behind_seconds)
-
-    def add_sync(
-        self, name: str | None = None, executions: int = 0, frequency: str = "hourly"
-    ) -> str:
-        plan = SyncPlan(
-            name=name,
-            frequency=frequency,
-            executions=executions,
-            schemas=self._store.default_schemas,
-            failure_rate=self._store.default_failure_rate,
-        )
-        return self._store.add_sync(plan)
-
-    def delete_sync(self, sync_id: str) -> None:
-        self._store.delete_sync(sync_id)
-
-    def set_active(self, sync_id: str, active: bool) -> None:
-        self._store.set_active(sync_id, active)
-
-    # -- ground truth ----------------------------------------------------------------------
-
-    def truth_syncs(self, include_deleted: bool = False) -> list[dict[str, Any]]:
-        return self._store.truth_syncs(include_deleted)
-
-    def truth_executions(self, include_deleted_syncs: bool = False) -> list[dict[str, Any]]:
-        """Every execution as the detail endpoint returns it now, plus ``bulk_sync_id``;
-        per sync, oldest start first."""
-        return self._store.truth_executions(include_deleted_syncs)
-
-    def truth_execution(self, sync_id: str, exec_id: str) -> dict[str, Any]:
-        with self._store.lock:
-            return self._store.execution(sync_id, exec_id).wire()
-
-    def truth_schemas(self, include_deleted_syncs: bool = False) -> list[dict[str, Any]]:
-        """Per-schema rows, flattened, with ``execution_id`` and ``bulk_sync_id``."""
-        rows = []
-        for ex in self.truth_executions(include_deleted_syncs):
-            for schema in ex["schemas"]:
-                rows.append(
-                    {**schema, "execution_id": ex["id"], "bulk_sync_id": ex["bulk_sync_id"]}
-                )
-        return rows
 
     # -- used by the HTTP server -------------------------------------------------------------
 

@@ -2,7 +2,9 @@
 
 Per API request: log it, run hooks (they may mutate data), apply latency and any fault,
 check auth, compute the response. Each response goes out in a single write with
-``Content-Length`` and ``TCP_NODELAY`` set, so Nagle and delayed ACKs cost nothing.
+``Content-Length`` and ``TCP_NODELAY`` set, so Nagle and delayed ACKs cost nothing. Every
+response carries ``X-Polytomic-Version`` and (unless switched off) a ``Date`` from the
+sandbox clock.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import socket
 import struct
 import threading
 import time
+from datetime import timedelta
+from email.utils import format_datetime
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
@@ -92,6 +96,9 @@ class SandboxHandler(BaseHTTPRequestHandler):
             f"Content-Length: {len(response.body)}",
             f"X-Polytomic-Version: {version}",
         ]
+        date = self.date_value()
+        if date and not any(key.lower() == "date" for key in response.headers):
+            lines.append(f"Date: {date}")
         lines += [f"{key}: {value}" for key, value in response.headers.items()]
         if self.close_connection:
             lines.append("Connection: close")
@@ -99,6 +106,15 @@ class SandboxHandler(BaseHTTPRequestHandler):
             lines.append("Connection: keep-alive")
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1", "replace")
         self.wfile.write(head if self.command == "HEAD" else head + response.body)
+
+    def date_value(self) -> str | None:
+        """RFC 7231 ``Date`` from the sandbox clock plus ``date_offset_seconds``."""
+        sb = self.server.sandbox
+        options = sb.options
+        if not options.date_header:
+            return None
+        moment = sb.now() + timedelta(seconds=options.date_offset_seconds)
+        return format_datetime(moment, usegmt=True)
 
     def reset(self) -> None:
         """Abort the connection with a TCP RST and send nothing."""
@@ -144,7 +160,7 @@ def serve(handler: SandboxHandler) -> None:
     options = sb.options  # a hook may have reconfigured the server
     if options.latency_ms:
         time.sleep(options.latency_ms / 1000.0)
-    fault = sb._faults.pick(record.n, record.kind, record.sync_id)
+    fault = sb._faults.pick(record.n, record.kind, record.sync_id, record.params)
     if fault is not None:
         record.fault = fault.kind
         if fault.kind in ("reset", "hang"):

@@ -165,3 +165,52 @@ def test_fault_validation() -> None:
         Fault("500", kind_filter="list_everything")
     with pytest.raises(ValueError):
         Fault("500", rate=2.0)
+
+
+def test_with_token_true_fires_only_on_follow_up_pages(sb: Sandbox, client: Client) -> None:
+    sync_id = sb.sync_ids()[1]
+    path = f"/api/bulk/syncs/{sync_id}/executions"
+    body = {"status": 404, "message": "page token expired", "key": "not_found", "metadata": {}}
+    sb.inject(Fault("body", status=404, body=body, kind_filter="list_executions", with_token=True))
+    first = client.get(path, limit=10)
+    assert first.status_code == 200
+    assert client.get(path, page_token="").status_code == 200  # a blank token is no token
+    token = first.json()["pagination"]["next_page_token"]
+    missing = client.get(path, limit=10, page_token=token)
+    assert missing.status_code == 404 and missing.json() == body
+    assert sb.requests[-1].fault == "body" and sb.requests[-1].status == 404
+    assert client.get(path, limit=10, page_token=token).status_code == 200  # times=1
+
+
+def test_with_token_false_fires_only_on_first_pages(sb: Sandbox, client: Client) -> None:
+    sync_id = sb.sync_ids()[1]
+    path = f"/api/bulk/syncs/{sync_id}/executions"
+    token = client.executions_page(sync_id, limit=10)["pagination"]["next_page_token"]
+    sb.inject(Fault("503", times=None, with_token=False))
+    assert client.get(path, limit=10, page_token=token).status_code == 200
+    assert client.get(path, limit=10).status_code == 503
+    assert client.get(path, limit=10, page_token="").status_code == 503
+    assert client.get("/api/bulk/syncs").status_code == 503  # no kind_filter: any kind
+
+
+@pytest.mark.parametrize("status", [400, 404, 410])
+def test_api_error_body_faults(sb: Sandbox, client: Client, status: int) -> None:
+    sync_id = sb.sync_ids()[1]
+    path = f"/api/bulk/syncs/{sync_id}/executions"
+    token = client.executions_page(sync_id)["pagination"]["next_page_token"]
+    sb.inject(Fault.api_error(status, "expired", "token_expired", {"ttl": 60}, with_token=True))
+    sb.inject(Fault.api_error(status, kind_filter="list_executions"))
+    custom = client.get(path, page_token=token)
+    assert custom.status_code == status
+    assert custom.headers["Content-Type"] == "application/json"
+    assert custom.json() == {
+        "status": status,
+        "message": "expired",
+        "key": "token_expired",
+        "metadata": {"ttl": 60},
+    }
+    plain = client.get(path)
+    assert plain.status_code == status
+    assert set(plain.json()) == {"status", "message", "key", "metadata"}
+    assert plain.json()["status"] == status and plain.json()["message"]
+    assert client.get(path).status_code == 200  # both faults fired once
