@@ -11,7 +11,7 @@ import dlt
 
 from pipelines.cli import EXIT_OK, UsageError, emit
 from pipelines.runner import RunContext, Target, run
-from sources.polytomic import parse_shard, polytomic_source
+from sources.polytomic import parse_shard, polytomic_source, select_syncs
 from sources.polytomic.records import parse_ts
 
 STATE_PATH = ("sources", "polytomic", "resources", "bulk_sync_executions")
@@ -84,6 +84,8 @@ def _as_ts(value: str | None) -> str | None:
 def _full_reload(args: argparse.Namespace, target: Target) -> int:
     ids = sorted(args.bulk_sync_ids or [])
     scope = f"the rows of {len(ids)} sync(s) ({', '.join(ids)})" if ids else "all rows"
+    if args.shard:
+        scope = f"{scope} of shard {args.shard}".replace("all rows", "the rows")
     what = (
         f"backfill --full drops {scope} from {target.dataset}.bulk_sync_executions and "
         f"its schema rows, and their incremental state, then reloads them"
@@ -100,7 +102,13 @@ def _full_reload(args: argparse.Namespace, target: Target) -> int:
         marker = _state(pipeline).get("full_reload")
         if marker == key:
             return  # a killed --full resumes from its checkpoint; it does not drop again
-        _delete_rows(pipeline, ids)
+        # Only the selected syncs, by id and by shard, that the API still lists: another
+        # shard keeps its cursors, and a deleted sync's history would never come back.
+        polytomic_source(context=context, **_selection(args))
+        assert context.client is not None
+        listed = [s["id"] for s in context.client.list_syncs() if isinstance(s, dict)]
+        chosen = select_syncs([i for i in listed if isinstance(i, str)], ids, args.shard)
+        _delete_rows(pipeline, chosen)
 
     selection = {**_selection(args), "full_reload": key}
     summary = run(target, selection, mode="backfill", before_load=drop, after_load=refresh_views)
@@ -120,16 +128,15 @@ def _delete_rows(pipeline: dlt.Pipeline, ids: list[str]) -> None:
         client = pipeline.sql_client()
     except Exception:
         return  # nothing loaded yet
+    if not ids:
+        return
     with client as sql:
         for table in TABLES:
             name = sql.make_qualified_table_name(table)
             if not _table_exists(sql, table):
                 continue
-            if ids:
-                marks = ", ".join(["%s"] * len(ids))
-                sql.execute_sql(f"DELETE FROM {name} WHERE bulk_sync_id IN ({marks})", *ids)
-            else:
-                sql.execute_sql(f"DELETE FROM {name}")
+            marks = ", ".join(["%s"] * len(ids))
+            sql.execute_sql(f"DELETE FROM {name} WHERE bulk_sync_id IN ({marks})", *ids)
 
 
 def _table_exists(sql: Any, table: str) -> bool:

@@ -21,6 +21,7 @@ from dlt.common.pipeline import get_dlt_pipelines_dir
 from dlt.pipeline.exceptions import PipelineStepFailed
 
 from pipelines.lock import PipelineLock
+from pipelines.warehouse import LoadedRows, mark_deleted
 from sources.polytomic import RunContext, polytomic_source
 from sources.polytomic.errors import PolytomicError
 
@@ -178,7 +179,7 @@ def run(
     summary = Summary(mode=mode)
     with target.lock():
         pipeline = target.pipeline()
-        context = RunContext()
+        context = RunContext(warehouse=LoadedRows(pipeline))
         try:
             finish_pending(pipeline)
             if before_load:
@@ -187,6 +188,9 @@ def run(
                 source = polytomic_source(context=context, **(source_args or {}))
                 pipeline.run(source, loader_file_format=target.file_format)
                 summary.loads += 1
+                deleted = [i for ids in context.deleted.values() for i in ids]
+                context.deleted.clear()
+                mark_deleted(pipeline, deleted)
                 if context.fatal is not None:
                     raise context.fatal
                 if not context.pending:
@@ -198,6 +202,7 @@ def run(
         finally:
             summary.seconds = time.monotonic() - started
             summary.syncs = len(context.memory)
+            context.warehouse.close()
             for name in ("executions", "schema_rows", "skipped"):
                 setattr(summary, name, context.counts[name])
             summary.failed_syncs = sorted(context.failed)

@@ -17,6 +17,7 @@ Credentials follow dlt conventions under `[sources.polytomic]`: `api_key` (Beare
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -27,13 +28,15 @@ from dlt.sources import DltResource
 
 from . import settings
 from .client import PolytomicClient, auth_header
-from .errors import ConfigError
+from .errors import ApiError, ConfigError
 from .fanout import RunContext, walk_syncs
-from .records import parse_ts, sync_row
-from .tables import execution_tables, rejected_table
+from .records import execution_row, parse_ts, sync_row
+from .tables import execution_tables, newest_versions, page_tables, rejected_table
+from .verify import verify
 from .walk import WalkOptions
 
-__all__ = ["RunContext", "polytomic_source"]
+__all__ = ["RunContext", "polytomic_source", "select_syncs"]
+log = logging.getLogger("polytomic_etl")
 
 _TS: TColumnSchema = {"data_type": "timestamp", "timezone": True}
 _SYNC_COLUMNS: dict[str, TColumnSchema] = {
@@ -85,6 +88,8 @@ def polytomic_source(
     max_attempts: int = settings.DEFAULT_MAX_ATTEMPTS,
     backoff_factor: float = 1.0,
     max_retry_after_seconds: float = settings.DEFAULT_MAX_RETRY_AFTER_SECONDS,
+    max_empty_pages: int = settings.DEFAULT_MAX_EMPTY_PAGES,
+    verify_pages_per_run: int = settings.DEFAULT_VERIFY_PAGES_PER_RUN,
     backfill_since: str | None = None,
     backfill_until: str | None = None,
     full_reload: str | None = None,
@@ -111,6 +116,10 @@ def polytomic_source(
         max_attempts: Attempts per request (429, 5xx, resets and timeouts are retried).
         backoff_factor: Exponential backoff multiplier between attempts.
         max_retry_after_seconds: Longest `Retry-After` we sleep; longer stops the run.
+        max_empty_pages: Empty pages in a row whose token is still followed; then the list
+            is treated as ended, with a warning.
+        verify_pages_per_run: List requests each run spends re-reading part of one sync's
+            history against the warehouse (rolling verification); 0 turns it off.
         backfill_since: Re-read executions updated in `[backfill_since, backfill_until)`
             without moving the incremental cursors.
         backfill_until: End of the backfill window (exclusive); open-ended when None.
@@ -134,6 +143,7 @@ def polytomic_source(
         secrets=(api_key, deployment_key),
     )
     ctx.client = client
+    client.max_empty_pages = max(0, max_empty_pages)
     selected = _selection(bulk_sync_ids, shard)
     window = (_ts("backfill_since", backfill_since), _ts("backfill_until", backfill_until))
     options = WalkOptions(
@@ -142,6 +152,7 @@ def polytomic_source(
         initial_since=_ts("initial_since", initial_since),
         since=window[0],
         until=window[1],
+        run_id=ctx.run_id,
     )
 
     def listed() -> list[dict[str, Any]]:
@@ -186,6 +197,7 @@ def polytomic_source(
         syncs = listed()
         state = dlt.current.resource_state()
         key = f"{backfill_since}|{backfill_until}|{','.join(sorted(bulk_sync_ids or []))}"
+        ctx.learned.setdefault("terminal_filter", state.get("terminal_filter"))
         if window[0] is None:
             states = state.setdefault("syncs", {})
             _prune(states, {s["id"] for s in ctx.syncs or []})
@@ -193,6 +205,9 @@ def polytomic_source(
                 for sync_id in [i for i in states if selected(i)]:
                     del states[sync_id]
                 state["full_reload"] = full_reload
+            elif not full_reload:
+                # A finished plain run ends an unfinished --full: the next --full starts over.
+                state.pop("full_reload", None)
         else:
             states = state.setdefault("backfills", {}).setdefault(key, {})
         todo = [s["id"] for s in syncs if s["id"] not in ctx.failed and s["id"] not in ctx.gone]
@@ -209,12 +224,61 @@ def polytomic_source(
                 yield rejected_table(batch.rejected)
         if ctx.fatal is not None:
             raise ctx.fatal
+        if ctx.learned.get("terminal_filter"):
+            state["terminal_filter"] = ctx.learned["terminal_filter"]
+        if window[0] is None and not ctx.pending and not ctx.verified:
+            ctx.verified = True
+            yield from _verification(states, [s["id"] for s in syncs], state)
         if full_reload and not ctx.pending and not ctx.failed:
             state.pop("full_reload", None)
         if window[0] is not None and not ctx.pending and not ctx.failed:
             state.get("backfills", {}).pop(key, None)  # a finished backfill leaves no state
 
+    def _verification(
+        states: dict[str, Any], sync_ids: list[str], state: dict[str, Any]
+    ) -> Iterator[Any]:
+        if ctx.warehouse is None or verify_pages_per_run <= 0:
+            return
+        live = [i for i in sync_ids if i not in ctx.failed and i not in ctx.gone]
+        try:
+            found = verify(
+                client,
+                live,
+                state.setdefault("verify", {}),
+                verify_pages_per_run,
+                ctx.warehouse,
+                lambda sync_id: ctx.walk_memory(sync_id).seen,
+                ctx.run_id,
+            )
+        finally:
+            ctx.warehouse.close()  # before dlt's load step opens the warehouse to write
+        ctx.counts["verify_pages"] += found.pages
+        for sync_id, suspects in found.suspects.items():
+            sync_state = states.setdefault(sync_id, {})
+            sync_state["suspects"] = {**suspects, **(sync_state.get("suspects") or {})}
+        for sync_id, records in found.records.items():
+            rows = [execution_row(r, sync_id) for r in records if _complete(client, sync_id, r)]
+            if not rows:
+                continue
+            log.warning("sync %s: verification found %d row(s) to load", sync_id, len(rows))
+            tables = newest_versions([page_tables(rows)])
+            ctx.counts["executions"] += tables.executions.num_rows
+            yield from execution_tables(tables)
+
     return [bulk_syncs(), bulk_sync_executions()]
+
+
+def _complete(client: PolytomicClient, sync_id: str, record: dict[str, Any]) -> bool:
+    """A record found by the verification, with its `schemas`; False if they cannot be had."""
+    if isinstance(record.get("schemas"), list):
+        return True
+    try:
+        detail = client.get_execution(sync_id, record["id"])
+    except ApiError:
+        return False  # the next pass tries again
+    schemas = detail.get("schemas")
+    record["schemas"] = schemas if isinstance(schemas, list) else None
+    return record["schemas"] is not None
 
 
 def _prune(states: dict[str, Any], listed: set[str]) -> None:
@@ -223,6 +287,14 @@ def _prune(states: dict[str, Any], listed: set[str]) -> None:
         return
     for sync_id in [s for s in states if s not in listed]:
         del states[sync_id]
+
+
+def select_syncs(
+    sync_ids: Sequence[str], bulk_sync_ids: Sequence[str] | None, shard: str | None
+) -> list[str]:
+    """The ids a run with `--bulk-sync-id` and `--shard` loads, out of `sync_ids`."""
+    selected = _selection(bulk_sync_ids, shard)
+    return [i for i in sync_ids if selected(i)]
 
 
 def _selection(ids: Sequence[str] | None, shard: str | None) -> Any:

@@ -10,11 +10,13 @@ from __future__ import annotations
 import base64
 import ipaddress
 import json
+import logging
 import threading
 import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -35,6 +37,8 @@ from .errors import (
     RateLimitTooLong,
     redact,
 )
+
+log = logging.getLogger("polytomic_etl")
 
 
 def auth_header(
@@ -180,7 +184,36 @@ class PolytomicClient:
         )
         self.requests: Counter[str] = Counter()
         self.served_version: str | None = None
+        self.max_empty_pages = settings.DEFAULT_MAX_EMPTY_PAGES
         self._count_lock = threading.Lock()
+        self._server_clock: tuple[datetime, float] | None = None
+
+    def present(self) -> datetime:
+        """The earlier of the local clock and the server's (its last `Date` header, aged).
+
+        A cursor never runs ahead of this, so one execution stamped by a fast clock cannot
+        push the cursor past the rows that later commit with a correct one.
+        """
+        local = datetime.now(UTC)
+        with self._count_lock:
+            seen = self._server_clock
+        if seen is None:
+            return local
+        server = seen[0] + timedelta(seconds=time.monotonic() - seen[1])
+        return min(local, server)
+
+    def _observe_date(self, response: Response) -> None:
+        value = response.headers.get("Date")
+        if not value:
+            return
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return
+        if when.tzinfo is None:
+            return
+        with self._count_lock:
+            self._server_clock = (when.astimezone(UTC), time.monotonic())
 
     def get(self, path: str, params: dict[str, Any] | None = None, kind: str = "other") -> Any:
         """GET a JSON body; raise a typed, redacted error for anything but 200."""
@@ -193,6 +226,7 @@ class PolytomicClient:
             detail = redact(f"{type(exc).__name__}: {exc}", self._secrets)
             raise ApiError(f"GET {path}: {detail}") from None
         self.served_version = response.headers.get("X-Polytomic-Version", self.served_version)
+        self._observe_date(response)
         if response.status_code != 200:
             raise self._error(response, path)
         try:
@@ -224,26 +258,49 @@ class PolytomicClient:
     def pages(
         self, path: str, params: dict[str, Any], kind: str, token: str | None = None
     ) -> Iterator[Page]:
-        """Yield pages of a list endpoint, starting from `token` when given."""
+        """Yield pages of a list endpoint, starting from `token` when given.
+
+        The end-of-list shape is UNVERIFIED: a server that filters after paging may send an
+        empty page with a valid token mid-list, or empty pages without end. After an empty
+        page its token is followed at most `max_empty_pages` times in a row, and never when it
+        was seen before in this walk; then the list is treated as ended, with a warning.
+        """
         paginator = Paginator()
+        empty_run = 0
         while True:
             query = dict(params, page_token=token) if token else params
             body = self.get(path, query, kind=kind)
             if not isinstance(body, dict):
                 raise MalformedResponse(f"GET {path}: expected a JSON object envelope")
             data = body.get("data")
-            next_token = paginator.advance(body)
-            if data is None and next_token:
-                # `data: null` means an empty page; with a next token it would hide rows.
-                raise MalformedResponse(f"GET {path}: a page without `data` but with a next token")
             if data is None:  # the API sends `data: null` on empty pages
                 data = []
             if not isinstance(data, list):
                 raise MalformedResponse(f"GET {path}: `data` is {type(data).__name__}, not a list")
+            empty_run = 0 if data else empty_run + 1
+            next_token = self._next_token(paginator, body, path, empty=not data)
+            if next_token and empty_run > self.max_empty_pages:
+                log.warning(
+                    "GET %s: %d empty pages in a row still carried a token; treating the list "
+                    "as ended",
+                    path,
+                    empty_run,
+                )
+                next_token = None
             yield Page(items=data, token=token, next_token=next_token)
             if next_token is None:
                 return
             token = next_token
+
+    @staticmethod
+    def _next_token(paginator: Paginator, body: dict[str, Any], path: str, empty: bool) -> Any:
+        try:
+            return paginator.advance(body)
+        except PaginationError:
+            if not empty:
+                raise  # rows under a repeated token would be read again without end
+            log.warning("GET %s: an empty page repeated an earlier token; list ended", path)
+            return None
 
     def list_syncs(self, active: bool | None = None) -> list[dict[str, Any]]:
         # The docs say this list paginates (50 per page) but the SDK model says it does not:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import uuid
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -19,7 +20,8 @@ from typing import Any
 import pyarrow.compute as pc
 
 from .client import PolytomicClient
-from .errors import AuthError, NotFound, PolytomicError, RateLimitTooLong
+from .errors import ApiError, AuthError, NotFound, PolytomicError, RateLimitTooLong
+from .recheck import fetch_detail
 from .tables import PageTables, newest_versions, page_tables
 from .walk import Batch, SyncWalk, WalkMemory, WalkOptions
 
@@ -40,6 +42,11 @@ class RunContext:
     fatal: BaseException | None = None
     loads: int = 0
     client: PolytomicClient | None = None
+    learned: dict[str, Any] = field(default_factory=dict)  # what the API has shown of itself
+    deleted: dict[str, list[str]] = field(default_factory=dict)  # confirmed, per sync
+    warehouse: Any = None  # what is loaded already, for the verification (the runner's)
+    verified: bool = False
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     def walk_memory(self, sync_id: str) -> WalkMemory:
         return self.memory.setdefault(sync_id, WalkMemory())
@@ -62,16 +69,28 @@ def walk_syncs(
     stop = threading.Event()
     hydrators = ThreadPoolExecutor(hydration_workers, thread_name_prefix="hydrate")
 
-    def hydrate(sync_id: str, records: list[dict[str, Any]]) -> None:
-        def fetch(record: dict[str, Any]) -> None:
+    def hydrate(sync_id: str, records: list[dict[str, Any]]) -> set[str]:
+        """Fill in `schemas` from the detail endpoint; return the ids whose request failed.
+
+        A failure (even a 404: the execution is listed) is not "no schemas": the caller
+        leaves that execution's schema rows alone and retries on the next run.
+        """
+
+        def fetch(record: dict[str, Any]) -> str | None:
             try:
                 detail = client.get_execution(sync_id, record["id"])
-            except NotFound:
-                detail = {}
+            except RateLimitTooLong:
+                raise
+            except ApiError as exc:
+                log.warning("sync %s: no detail for %s yet (%s)", sync_id, record["id"], exc)
+                return record["id"]
             schemas = detail.get("schemas")
-            record["schemas"] = schemas if isinstance(schemas, list) else []
+            if not isinstance(schemas, list):
+                return record["id"]
+            record["schemas"] = schemas
+            return None
 
-        list(hydrators.map(fetch, records))
+        return {i for i in hydrators.map(fetch, records) if i is not None}
 
     def put(item: tuple[str, str, Any]) -> None:
         while not stop.is_set():
@@ -84,7 +103,17 @@ def walk_syncs(
     def work(sync_id: str) -> None:
         try:  # every path ends with exactly one final message, or the consumer would wait forever
             memory = context.walk_memory(sync_id)
-            walk = SyncWalk(client, sync_id, states.get(sync_id), options, memory, hydrate)
+            detail = fetch_detail(lambda exec_id: client.get_execution(sync_id, exec_id))
+            walk = SyncWalk(
+                client,
+                sync_id,
+                states.get(sync_id),
+                options,
+                memory,
+                hydrate,
+                detail,
+                context.learned,
+            )
             for batch in walk.batches():
                 if stop.is_set():
                     return
@@ -157,10 +186,12 @@ def _finish(context: RunContext, states: dict[str, Any], sync_id: str, walk: Syn
     states[sync_id] = result.state
     for name in ("pages", "fallbacks"):
         context.counts[name] += getattr(result, name)
+    if walk.deleted:
+        context.deleted.setdefault(sync_id, []).extend(walk.deleted)
     if result.caught_up:
         context.pending.discard(sync_id)
-    elif result.state.get("cursor") == (walk.old.get("cursor")):
-        # A checkpoint that did not move the cursor would repeat forever: stop this sync.
+    elif walk.memory.next_token is None:
+        # A checkpoint with nowhere to continue would repeat forever: stop this sync.
         context.failed[sync_id] = "the walk made no progress past its cursor"
         context.pending.discard(sync_id)
     else:

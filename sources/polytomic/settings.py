@@ -29,6 +29,11 @@ DEFAULT_MAX_ATTEMPTS: Final = 5
 DEFAULT_MAX_RETRY_AFTER_SECONDS: Final = 300.0
 MAX_REWALKS_PER_SYNC: Final = 3
 MAX_RECENT_IDS: Final = 200  # ids remembered inside the lookback window, per sync
+DEFAULT_MAX_EMPTY_PAGES: Final = 3  # consecutive empty pages whose token is still followed
+DEFAULT_VERIFY_PAGES_PER_RUN: Final = 20  # rolling verification: list requests per run
+MAX_RETRY_IDS: Final = 50  # executions whose detail request failed, retried on each run
+MAX_SUSPECT_IDS: Final = 50  # executions possibly deleted upstream, re-checked next run
+MAX_INFLIGHT_IDS: Final = 100
 RESUME_SLACK_ROWS: Final = 10  # rows of a resume page that must lie behind the lookback
 
 EXECUTION_TIMESTAMPS: Final = ("created_at", "started_at", "completed_at", "updated_at")

@@ -42,6 +42,8 @@ EXECUTION_COLUMNS: dict[str, TColumnSchema] = {
     "completed_at": _TS,
     # The newest version wins should one load ever hold an execution twice.
     "updated_at": {**_TS, "dedup_sort": "desc"},
+    # Set when the API confirms the execution is gone (see recheck.py); a re-load clears it.
+    "deleted_at": _TS,
 }
 SCHEMA_COLUMNS: dict[str, TColumnSchema] = {
     "execution_id": {"data_type": "text", "nullable": False},
@@ -120,6 +122,8 @@ def page_tables(rows: list[dict[str, Any]]) -> PageTables:
         schemas = row.pop("schemas")
         row.pop(UPDATED, None)
         executions.append(row)
+        if schemas is None:
+            continue  # its detail failed: its schema rows stay as they are for now
         if schemas:
             children.extend(schemas)
         else:
@@ -159,18 +163,19 @@ def newest_versions(pages: list[PageTables]) -> PageTables:
         ids = page.executions.column("id").to_pylist()
         keep = [winner[i][1] == index and ids.index(i) == n for n, i in enumerate(ids)]
         kept_exec.append(page.executions.filter(pa.array(keep)))
+        if "execution_id" not in page.children.column_names:
+            continue
         parents = page.children.column("execution_id").to_pylist()
         kept_children.append(
             page.children.filter(pa.array([winner[i][1] == index for i in parents]))
         )
-    return PageTables(
-        pa.concat_tables(kept_exec, **options), pa.concat_tables(kept_children, **options)
-    )
+    children = pa.concat_tables(kept_children, **options) if kept_children else pa.table({})
+    return PageTables(pa.concat_tables(kept_exec, **options), children)
 
 
 def execution_tables(tables: PageTables) -> list[Any]:
     """The two tables of a load, each with the hints of the table it belongs to."""
-    return [
+    hinted = [
         _hinted(
             tables.executions,
             EXECUTIONS,
@@ -188,6 +193,7 @@ def execution_tables(tables: PageTables) -> list[Any]:
             columns=SCHEMA_COLUMNS,
         ),
     ]
+    return hinted if tables.children.num_rows else hinted[:1]
 
 
 def rejected_table(rows: list[dict[str, Any]]) -> Any:

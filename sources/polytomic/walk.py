@@ -21,70 +21,50 @@ How incremental loading works (the README tells the same story):
 * Offset tokens: if a walked row is updated mid-walk, it moves to the end and every later row
   shifts back one place, so the row at the next page boundary is skipped. We notice the moved
   row when it re-appears with a newer `updated_at` and re-walk from the page where we first
-  saw it.
+  saw it, loading every row of that stretch this run has not seen, however old. Shifts we
+  cannot see in O(new) requests (an old row re-updated or deleted mid-walk) are healed by
+  the rolling verification (`verify.py`).
+* Why the cursor is capped at the present: one execution stamped by a clock running ahead
+  would otherwise become the cursor, and every row committed after it with a correct clock
+  would fall below `cursor - lookback`. The present is the earlier of the local clock and
+  the server's `Date`; the skewed row itself is loaded, and re-read until the present
+  passes it (its id in `recent` keeps that free).
+* A stored page token that fails (400, 404 or 410) says nothing about the sync: the walk
+  starts afresh from the beginning, once. Only the sync list decides that a sync is gone.
+* Checkpoints of one run continue from the exact next token of the previous checkpoint; the
+  stored resume token is for the next run (or a killed one).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Generator, Iterator
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from . import settings
 from .client import Page, PolytomicClient
-from .errors import BadRequest, PaginationError
-from .records import execution_row, iso, parse_ts, rejected_row, rejection, schemas_present
+from .errors import ApiError, PaginationError
+from .listing import read_listing
+from .progress import Batch, PageMark, WalkMemory, WalkOptions, WalkResult, carried_over
+from .recheck import Detail, recheck
+from .records import (
+    UPDATED,
+    execution_row,
+    iso,
+    parse_ts,
+    rejected_row,
+    rejection,
+    schemas_present,
+)
+
+__all__ = ["Batch", "SyncWalk", "WalkMemory", "WalkOptions"]
 
 log = logging.getLogger("polytomic_etl")
 
-Hydrator = Callable[[str, list[dict[str, Any]]], None]
-
-
-@dataclass
-class WalkOptions:
-    lookback: timedelta = timedelta(seconds=settings.DEFAULT_LOOKBACK_SECONDS)
-    checkpoint_pages: int = settings.DEFAULT_CHECKPOINT_PAGES
-    initial_since: datetime | None = None
-    since: datetime | None = None  # backfill window [since, until)
-    until: datetime | None = None
-
-
-@dataclass
-class PageMark:
-    """A walked page: its token, its first row, and the row whose age makes it safe to resume."""
-
-    token: str | None
-    first: datetime
-    margin: datetime
-
-
-@dataclass
-class WalkMemory:
-    """What one process remembers of a sync's walk across its checkpoints (never persisted)."""
-
-    seen: dict[str, datetime] = field(default_factory=dict)
-    pages: list[PageMark] = field(default_factory=list)
-    rewinds: int = 0
-
-
-@dataclass
-class Batch:
-    rows: list[dict[str, Any]]
-    rejected: list[dict[str, Any]]
-    tables: Any = None  # the rows as Arrow, once the fan-out has converted them
-
-
-@dataclass
-class WalkResult:
-    state: dict[str, Any]
-    caught_up: bool = False
-    pages: int = 0
-    executions: int = 0
-    schema_rows: int = 0
-    skipped: int = 0
-    fallbacks: int = 0
+# Completes records that came without `schemas`; returns the ids whose detail failed.
+Hydrator = Callable[[str, list[dict[str, Any]]], set[str]]
+_TOKEN_FAILURES = (400, 404, 410)
 
 
 class _Restart(Exception):
@@ -103,19 +83,28 @@ class SyncWalk:
         options: WalkOptions,
         memory: WalkMemory,
         hydrate: Hydrator,
-        snapshot: bool = True,
+        detail: Detail,
+        learned: dict[str, Any],
     ) -> None:
         self.client, self.sync_id, self.opts, self.memory = client, sync_id, options, memory
-        self.hydrate, self.snapshot = hydrate, snapshot
+        self.hydrate, self.detail, self.learned = hydrate, detail, learned
         self.old = dict(state or {})
         self.cursor = parse_ts(self.old.get("cursor"))
         self.recent: dict[str, str] = dict(self.old.get("recent") or {})
         self.inflight: dict[str, str] = dict(self.old.get("inflight") or {})
+        self.settled: dict[str, str] = dict(self.old.get("settled") or {})
+        self.retry: dict[str, Any] = dict(self.old.get("retry") or {})
+        self.suspects: dict[str, str] = dict(self.old.get("suspects") or {})
+        self.horizon = parse_ts(self.old.get("horizon"))
+        self.deleted: list[str] = []
         self.result = WalkResult(state=self.old)
         self.max_seen: datetime | None = self.cursor
         self._prev: datetime | None = None
+        self._restarted = False
         self._path = settings.EXECUTIONS_PATH.format(sync_id=sync_id)
-        floors = (self.threshold, self.opts.since, self.opts.initial_since)
+        # An explicit backfill window loads what it names, even before `initial_since`.
+        first = self.opts.initial_since if self.opts.since is None else None
+        floors = (self.threshold, self.opts.since, first)
         self._lower = max((t for t in floors if t is not None), default=None)
 
     @property
@@ -124,8 +113,7 @@ class SyncWalk:
         return self.cursor - self.opts.lookback if self.cursor else None
 
     def batches(self) -> Iterator[Batch]:
-        token = (self.old.get("resume") or {}).get("token")
-        floor = self.threshold if token else None
+        token, floor = self._start()
         params = {"only_terminal": "true", "ascending": "true", "limit": settings.PAGE_LIMIT}
         while True:
             try:
@@ -136,9 +124,20 @@ class SyncWalk:
                 self.result.fallbacks += 1
                 token, floor, self._prev = restart.token, restart.floor, None
         self.result.caught_up = finished
-        if finished and self.snapshot and self.opts.until is None and self.opts.since is None:
-            yield from self._snapshot()
+        if finished and self.opts.until is None and self.opts.since is None:
+            yield from self._listing()
         self.result.state = self._new_state()
+
+    def _start(self) -> tuple[str | None, datetime | None]:
+        """Where this walk starts: this run's last checkpoint, else the stored resume page."""
+        token, self.memory.next_token = self.memory.next_token, None
+        if token is not None:
+            if token in self.memory.continued:
+                raise PaginationError(f"sync {self.sync_id}: a page token came back twice")
+            self.memory.continued.add(token)
+            return token, None
+        token = (self.old.get("resume") or {}).get("token")
+        return token, (self.threshold if token else None)
 
     def _walk(
         self, params: dict[str, Any], token: str | None, floor: datetime | None
@@ -146,17 +145,21 @@ class SyncWalk:
         """Walk from `token`; return True at the end of the list, False at a checkpoint."""
         pages = self.client.pages(self._path, params, kind="list_executions", token=token)
         progress = 0
+        first = True
         while True:
             try:
                 page = next(pages)
             except StopIteration:
                 return True
-            except BadRequest as exc:
-                if floor is None:
+            except ApiError as exc:
+                if not first or token is None or exc.status not in _TOKEN_FAILURES:
                     raise
-                raise _Restart(
-                    None, None, f"stored page token rejected ({exc}); walking from the start"
-                ) from None
+                if self._restarted:
+                    raise
+                self._restarted = True
+                why = f"a stored page token failed ({exc}); walking afresh from the start"
+                raise _Restart(None, None, why) from None
+            first = False
             if floor is not None:
                 self._check_overlap(page, floor)
                 floor = None
@@ -174,6 +177,7 @@ class SyncWalk:
             if done:
                 return True
             if page.next_token and progress >= self.opts.checkpoint_pages:
+                self.memory.next_token = page.next_token
                 return False
 
     def _check_overlap(self, page: Page, floor: datetime) -> None:
@@ -233,11 +237,15 @@ class SyncWalk:
     def _typed(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Hydrate records that came without a `schemas` list, then type them."""
         missing = [r for r in records if not schemas_present(r)]
-        if missing:
-            self.hydrate(self.sync_id, missing)
+        failed = self.hydrate(self.sync_id, missing) if missing else set()
         rows = [execution_row(r, self.sync_id) for r in records]
+        for row in rows:
+            if row["id"] in failed:
+                # Its schema rows stay as they are until a detail request answers.
+                row["schemas"] = None
+                self.retry.setdefault(row["id"], 0)
         self.result.executions += len(rows)
-        self.result.schema_rows += sum(len(r["schemas"]) for r in rows)
+        self.result.schema_rows += sum(len(r["schemas"] or ()) for r in rows)
         return rows
 
     def _rewind(self, moved_from: datetime) -> None:
@@ -245,6 +253,10 @@ class SyncWalk:
             log.warning("sync %s: rows keep moving mid-walk; the next run re-checks", self.sync_id)
             return
         self.memory.rewinds += 1
+        # The row skipped by the shift lies after this run's first page but may already be
+        # below the lower bound: load every row of the re-walk this run has not seen.
+        if self._lower is not None and self.memory.pages:
+            self._lower = min(self._lower, self.memory.pages[0].first)
         # Start strictly before the moved row's old place, so a one-row shift still overlaps.
         marks = [m for m in self.memory.pages if m.first < moved_from]
         mark = max(marks, key=lambda m: m.first) if marks else None
@@ -253,57 +265,67 @@ class SyncWalk:
             token, moved_from if token else None, "a row moved mid-walk; re-walking from before it"
         )
 
-    def _snapshot(self) -> Iterator[Batch]:
-        """In-flight executions: one request for the newest page of the default listing.
+    def _listing(self) -> Iterator[Batch]:
+        """The default listing and the detail re-checks (see `listing.py`, `recheck.py`)."""
+        first = self.memory.pages[0].first if self.memory.pages else None
+        walked = (first, self.max_seen) if first and self.max_seen else None
 
-        Their `updated_at` never moves the cursor; the terminal walk brings their final version.
-        Anything not documented as terminal is taken here, so `errors` and `interrupted` are
-        loaded even if the server's `only_terminal` leaves them out (UNVERIFIED).
-        """
-        params = {"limit": settings.PAGE_LIMIT}
-        page = next(self.client.pages(self._path, params, kind="list_executions"))
-        current: dict[str, str] = {}
-        rows = []
-        for raw in page.items:
-            if rejection(raw) or raw.get("status") in settings.DOCUMENTED_TERMINAL:
-                continue
-            ua = parse_ts(raw["updated_at"])
-            assert ua is not None
-            current[raw["id"]] = iso(ua)
-            if self.inflight.get(raw["id"]) == iso(ua) or self.memory.seen.get(raw["id"]) == ua:
-                continue
-            rows.append(raw)
-        self.inflight = current
-        rows = self._typed(rows)
+        def known(exec_id: str, ua: datetime) -> bool:
+            stamp = iso(ua)
+            return stamp in (
+                self.inflight.get(exec_id),
+                self.settled.get(exec_id),
+                self.recent.get(exec_id),
+            )
+
+        found = read_listing(
+            self.client,
+            self._path,
+            horizon=self.horizon,
+            lookback=self.opts.lookback,
+            whole=self.horizon is None and self.learned.get("terminal_filter") != "all",
+            deep=self.learned.get("terminal_filter") != "all",
+            known=known,
+            walked=walked,
+            seen=self.memory.seen,
+        )
+        if found.evidence:
+            self.learned["terminal_filter"] = found.evidence
+        listed = found.listed | set(self.memory.seen)
+        vanished = {i: t for i, t in self.inflight.items() if i not in listed}
+        checked = recheck(
+            self.sync_id,
+            self.detail,
+            retry=self.retry,
+            suspects=self.suspects,
+            vanished=vanished,
+            listed=listed,
+            run_id=self.opts.run_id,
+        )
+        inflight = {**found.inflight, **checked.inflight}
+        self.inflight = dict(list(inflight.items())[: settings.MAX_INFLIGHT_IDS])
+        self.settled, self.horizon = found.settled, found.horizon
+        self.retry, self.suspects, self.deleted = checked.retry, checked.suspects, checked.deleted
+        rows = self._typed(found.rows + checked.rows)
+        for row in rows:
+            self.memory.seen[row["id"]] = row[UPDATED]
         if rows:
             yield Batch(rows=rows, rejected=[])
 
     def _new_state(self) -> dict[str, Any]:
         cursor = self.max_seen
+        if cursor is not None:
+            cursor = min(cursor, self.client.present())
         threshold = cursor - self.opts.lookback if cursor else None
-        resume = self.old.get("resume")
-        recent: dict[str, str] = {}
-        if threshold is not None:
-            fits = [m for m in self.memory.pages if m.margin <= threshold]
-            if fits:
-                mark = max(fits, key=lambda m: m.first)
-                resume = {"token": mark.token, "floor": iso(mark.first)} if mark.token else None
-            recent = {i: t for i, t in self.recent.items() if _at_or_after(t, threshold)}
-            recent.update({i: iso(t) for i, t in self.memory.seen.items() if t >= threshold})
-            if len(recent) > settings.MAX_RECENT_IDS:
-                # Bounded state even when thousands of rows share one timestamp: the newest
-                # are kept; the others are simply re-read and merged again.
-                newest = sorted(recent.items(), key=lambda kv: parse_ts(kv[1]) or threshold)
-                recent = dict(newest[-settings.MAX_RECENT_IDS :])
+        resume, recent = carried_over(self.memory, self.old.get("resume"), self.recent, threshold)
         return {
             "cursor": iso(cursor) if cursor else None,
             "resume": resume,
             "recent": recent,
             "inflight": self.inflight,
+            "settled": self.settled,
+            "horizon": iso(self.horizon) if self.horizon else None,
+            "retry": self.retry,
+            "suspects": self.suspects,
             "caught_up": self.result.caught_up,
         }
-
-
-def _at_or_after(value: str, threshold: datetime) -> bool:
-    parsed = parse_ts(value)
-    return parsed is not None and parsed >= threshold

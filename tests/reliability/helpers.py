@@ -24,7 +24,7 @@ import duckdb
 import requests
 
 from pipelines.sandbox import Sandbox
-from tests.conftest import Etl
+from tests.conftest import Etl, assert_matches_truth
 
 CLI = Path(sys.executable).with_name("polytomic-etl")
 SUBPROCESS_TIMEOUT = 180
@@ -509,27 +509,4 @@ def assert_optional_fields_match(etl: Etl, sync_ids: set[str] | None = None) -> 
 
 def assert_equal_to_truth_except(etl: Etl, excluded: set[str]) -> None:
     """`assert_matches_truth`, leaving out executions a test deliberately corrupted."""
-    from tests.conftest import ts
-
-    truth = {e["id"]: e for e in etl.sandbox.truth_executions() if e["id"] not in excluded}
-    loaded = {k: v for k, v in etl.executions().items() if k not in excluded}
-    missing, extra = sorted(set(truth) - set(loaded)), sorted(set(loaded) - set(truth))
-    assert not missing and not extra, f"missing {missing[:5]}, extra {extra[:5]}"
-    for exec_id, want in truth.items():
-        got = loaded[exec_id]
-        for name in ("bulk_sync_id", "status", "record_count", "error_count", "warning_count"):
-            assert got[name] == want[name], (exec_id, name, got[name], want[name])
-        for name in ("updated_at", "completed_at", "started_at", "created_at"):
-            assert ts(got[name]) == ts(want.get(name)), (exec_id, name)
-    want_children = sorted(
-        (s["execution_id"], s["schema"], s["status"], s["record_count"], s["error_count"])
-        for s in etl.sandbox.truth_schemas()
-        if s["execution_id"] in truth
-    )
-    got_children = sorted(
-        (r[0], r[2], r[3], r[4], r[5]) for r in etl.schema_rows() if r[0] in truth
-    )
-    assert got_children == want_children
-    assert etl.query(
-        "SELECT count(*) - count(DISTINCT id) FROM polytomic.bulk_sync_executions"
-    ) == [(0,)]
+    assert_matches_truth(etl, exclude=excluded)

@@ -147,9 +147,10 @@ def test_a_5xx_burst_longer_than_the_retry_budget_keeps_checkpoints_and_the_next
     assert_matches_truth(etl)
     # It continued from its checkpoint: the terminal walk never went back to page one.
     assert sb.count(kind="list_executions", sync_id=bad, only_terminal=True, page_token=None) == 0
-    # The remaining pages, one overlap page per checkpoint, and the in-flight snapshot.
+    # The remaining pages, one overlap page per checkpoint, and the default listing, which a
+    # first load reads whole until the API shows what `only_terminal` holds (listing.py).
     remaining = len(pages) - k
-    budget = remaining + math.ceil(remaining / 2) + 1
+    budget = remaining + math.ceil(remaining / 2) + math.ceil(330 / 100)
     assert sb.count(kind="list_executions", sync_id=bad) <= budget
 
 

@@ -300,13 +300,14 @@ def test_a_page_without_data_but_with_a_next_token_does_not_silently_skip_its_ro
     if shape == "null":
         body["data"] = None
     sb.inject(Fault("body", kind_filter="list_executions", sync_id=sync_id, body=body))
-    etl = make_etl(sb)
+    # An empty page with a token is a legitimate mid-list answer (a server that filters after
+    # paging), so the walk follows it. The rows it hid are found by the rolling verification,
+    # on by default, within the same run.
+    etl = make_etl(sb, VERIFY_PAGES_PER_RUN="20")
     code, _, _ = etl.cli("run")
     sb.clear_faults()
-    etl.cli("run")
-    # Either the sync failed and the next run loaded the page, or nothing was skipped.
     missing = {e["id"] for e in sb.truth_executions()} - set(etl.executions())
-    assert code == 1 and not missing, (code, len(missing))
+    assert code == 0 and not missing, (code, len(missing))
 
 
 @pytest.mark.parametrize(
