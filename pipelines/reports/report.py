@@ -57,7 +57,8 @@ def build_report(
 ) -> Report:
     """Read the views into a ``Report``.
 
-    ``since`` starts the period (default: 30 days before the views' clock); it narrows the
+    The period runs from ``since`` (default: 30 days before the views' clock) up to that
+    clock: runs that started or ended after it are in no period.  It narrows the
     charts, the incidents, the anomalies and the run strips.  ``sync_health`` keeps its fixed
     24 h / 7 d / 30 d windows.  ``sync`` (a name or an id) focuses every part on one sync.
     """
@@ -74,13 +75,15 @@ def build_report(
             raise ValueError(f"no sync named {sync!r} in dataset {dataset!r}")
         read.ids = [r["bulk_sync_id"] for r in syncs]
     syncs.sort(key=lambda r: (_severity(r), str(r["name"])))
-    ts = _timestamp(start)
+    ts, now_ts = _timestamp(start), _timestamp(now)
+    # In the period: run_at from its start up to now, and the outcome known by now.
+    period = f"run_at >= {ts} and run_at <= {now_ts} and ended_at <= {now_ts}"
 
     runs = read.rows(
         "select * from (select execution_id, bulk_sync_id, status, outcome, run_at, duration_s,"
         " regressed, record_count, row_number() over (partition by bulk_sync_id"
         " order by run_at desc, execution_id desc) as rn from {ds}.execution_durations"
-        f" where {{where}} and run_at >= {ts}) as t where rn <= {LAST_RUNS}"
+        f" where {{where}} and {period}) as t where rn <= {LAST_RUNS}"
     )
     runs.sort(key=lambda r: (r["bulk_sync_id"], r["run_at"], r["execution_id"]))
     schema_health = read.rows("select * from {ds}.schema_health where {where}")
@@ -112,7 +115,8 @@ def build_report(
         ),
         incidents=read.rows(
             "select * from {ds}.incidents where {where}"
-            f" and (state = 'open' or started_at >= {ts}) order by started_at desc"
+            f" and (state = 'open' or started_at between {ts} and {now_ts})"
+            " order by started_at desc"
         ),
         recovery=read.rows("select * from {ds}.recovery where {where} order by name"),
         stuck=read.rows(
@@ -120,7 +124,8 @@ def build_report(
         ),
         anomalies=read.rows(
             "select * from {ds}.volume_anomalies where {where}"
-            f" and is_anomaly and run_at >= {ts} order by run_at desc, level, name"
+            f" and is_anomaly and run_at between {ts} and {now_ts}"
+            " order by run_at desc, level, name"
         ),
         daily=read.rows(
             "select day, sum(runs) as runs, sum(success_runs) as success,"
@@ -140,7 +145,7 @@ def build_report(
             " sum(case when regressed then 1 else 0 end) as regressed_runs"
             " from {ds}.execution_durations where {where}"
             " and outcome in ('success', 'partial') and duration_s is not null"
-            f" and run_at >= {ts} group by bulk_sync_id order by bulk_sync_id"
+            f" and {period} group by bulk_sync_id order by bulk_sync_id"
         ),
         schema_grid=grid,
         worst_syncs=worst,

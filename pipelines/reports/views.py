@@ -9,8 +9,9 @@ name.
 
 1. ``ALTER TABLE ... ADD COLUMN IF NOT EXISTS`` for every column the views read that dlt may
    not have created yet (dlt only creates a column once it has seen a non-null value, so e.g.
-   ``version`` or ``deleted_at`` can be missing on a young dataset).  The added columns are
-   nullable and have the types dlt would give them, so later loads simply fill them.
+   ``version``, ``deleted_at`` or ``_tombstone`` can be missing on a young dataset).  The
+   added columns are nullable and have the types dlt would give them, so later loads simply
+   fill them.
 2. ``DROP VIEW IF EXISTS`` for every view, dependents first.  No ``CASCADE``: a user's own
    view on top of ours makes the refresh fail loudly on Postgres rather than vanish silently.
 3. ``CREATE VIEW`` for every view, dependencies first.
@@ -69,6 +70,7 @@ OPTIONAL_COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
         ("completed_at", _TS),
         ("updated_at", _TS),
         ("version", _TEXT),
+        ("deleted_at", _TS),  # set when the execution is confirmed deleted upstream
     ),
     "bulk_sync_executions__schemas": (
         ("output_name", _TEXT),
@@ -80,6 +82,7 @@ OPTIONAL_COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
         ("completed_at", _TS),
         ("updated_at", _TS),
         ("version", _TEXT),
+        ("_tombstone", _BOOL),  # the loader's delete marker (a dlt hard_delete column)
     ),
 }
 

@@ -3,7 +3,8 @@
 PostgreSQL is expected at 127.0.0.1:5432 (trust auth, user ``postgres``, database ``test``;
 the usual ``PGHOST`` / ``PGPORT`` / ``PGUSER`` / ``PGDATABASE`` override these).  When it does
 not answer, the Postgres tests skip with the reason, except under ``CI=true``, where they fail.
-Each test session works in its own uniquely named schema and drops it afterwards.
+Each test session works in its own uniquely named schema and drops it afterwards.  Sessions
+run in UTC; ``Backend.time_zone`` switches one for a block (the views must not care).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +20,7 @@ import duckdb
 import pytest
 
 from pipelines.reports.views import create_views
-from tests.reports.history import NOW, build
+from tests.reports.history import History, build
 
 PG_DSN = {
     "host": os.environ.get("PGHOST", "127.0.0.1"),
@@ -40,13 +42,14 @@ TABLES = {
         fetch_mode text, output_disposition text, is_partial boolean, is_resync boolean,
         is_test boolean, record_count bigint, error_count bigint, warning_count bigint,
         created_at timestamptz, started_at timestamptz, completed_at timestamptz,
-        updated_at timestamptz, version text, _dlt_load_id text, _dlt_id text""",
+        updated_at timestamptz, version text, deleted_at timestamptz, _dlt_load_id text,
+        _dlt_id text""",
     "bulk_sync_executions__schemas": """
         execution_id text, bulk_sync_id text, "schema" text, output_name text, status text,
         status_message text, record_count bigint, error_count bigint, warning_count bigint,
         created_at timestamptz, started_at timestamptz, completed_at timestamptz,
         updated_at timestamptz, version text, _dlt_parent_id text, _dlt_list_idx bigint,
-        _dlt_id text, _dlt_root_id text""",
+        _dlt_id text, _dlt_root_id text, _tombstone boolean""",
 }
 
 
@@ -67,6 +70,28 @@ class Backend:
 
     def drop_dataset(self, dataset: str) -> None:
         self.execute(f"drop schema if exists {dataset} cascade")
+
+    def load(self, history: History) -> str:
+        """A new dataset holding ``history``, with the views pinned to ``history.now``."""
+        dataset = self.new_dataset()
+        for table, rows in (
+            ("bulk_syncs", history.syncs),
+            ("bulk_sync_executions", history.executions),
+            ("bulk_sync_executions__schemas", history.schemas),
+        ):
+            if rows:
+                self.insert(f"{dataset}.{table}", rows)
+        create_views(self.execute, self.dialect, dataset, now=history.now)
+        return dataset
+
+    @contextmanager
+    def time_zone(self, zone: str) -> Iterator[None]:
+        """Run the block in a session set to ``zone``; back to UTC afterwards."""
+        self.execute(f"set TimeZone = '{zone}'")
+        try:
+            yield
+        finally:
+            self.execute("set TimeZone = 'UTC'")
 
 
 def _duckdb_backend() -> Iterator[Backend]:
@@ -152,13 +177,22 @@ class Warehouse:
 @pytest.fixture(scope="session")
 def warehouse(backend: Backend) -> Iterator[Warehouse]:
     """The known history (tests/reports/history.py) with the views pinned to NOW."""
-    history = build()
-    dataset = backend.new_dataset()
+    dataset = backend.load(build())
     try:
-        backend.insert(f"{dataset}.bulk_syncs", history.syncs)
-        backend.insert(f"{dataset}.bulk_sync_executions", history.executions)
-        backend.insert(f"{dataset}.bulk_sync_executions__schemas", history.schemas)
-        create_views(backend.execute, backend.dialect, dataset, now=NOW)
         yield Warehouse(backend, dataset)
     finally:
+        backend.drop_dataset(dataset)
+
+
+@pytest.fixture
+def load(backend: Backend) -> Iterator[Callable[[History], Warehouse]]:
+    """Loads a test's own hand-made history into a fresh dataset (dropped afterwards)."""
+    datasets: list[str] = []
+
+    def _load(history: History) -> Warehouse:
+        datasets.append(backend.load(history))
+        return Warehouse(backend, datasets[-1])
+
+    yield _load
+    for dataset in datasets:
         backend.drop_dataset(dataset)

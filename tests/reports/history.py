@@ -2,7 +2,8 @@
 
 Every timestamp is relative to ``NOW`` (a Wednesday, 12:00 UTC).  The views are created with
 their clock pinned to ``NOW`` (``create_views(..., now=NOW)``), so the expectations in the
-tests do not depend on when the tests run.
+tests do not depend on when the tests run.  ``History`` also builds the small hand-made
+histories of single tests, around another ``now`` where a test needs one.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ class History:
     syncs: list[dict[str, Any]] = field(default_factory=list)
     executions: list[dict[str, Any]] = field(default_factory=list)
     schemas: list[dict[str, Any]] = field(default_factory=list)
+    now: datetime = NOW  # the views' pinned clock
 
     def sync(
         self,
@@ -46,9 +48,9 @@ class History:
                 "mode": "replicate",
                 "organization_id": "org-1",
                 "default_schedule": json.dumps({"frequency": frequency, "minute": "0"}),
-                "created_at": at(created_days, 0),
-                "updated_at": at(created_days, 0),
-                "last_seen_at": NOW if deleted_at is None else deleted_at,
+                "created_at": self.day(created_days),
+                "updated_at": self.day(created_days),
+                "last_seen_at": self.now if deleted_at is None else deleted_at,
                 "deleted_at": deleted_at,
             }
         )
@@ -68,9 +70,16 @@ class History:
         is_resync: bool = False,
         created: datetime | None = None,
         updated: datetime | None = None,
+        deleted_at: datetime | None = None,
+        tombstone: bool = False,
     ) -> str:
+        """One execution and its schema rows.
+
+        ``deleted_at`` marks it deleted upstream; ``tombstone`` adds the row the loader sends
+        to delete an execution's old schema rows (schema '', ``_tombstone`` true).
+        """
         eid = f"{sid}-{len(self.executions):03d}"
-        created = created or (start - 30 * S if start else NOW)
+        created = created or (start - 30 * S if start else self.now)
         completed = start + duration * S if start is not None and duration is not None else None
         self.executions.append(
             {
@@ -91,33 +100,46 @@ class History:
                 "completed_at": completed,
                 "updated_at": updated or completed or start or created,
                 "version": "v1",
+                "deleted_at": deleted_at,
             }
         )
-        for i, (name, spec) in enumerate((schemas or {}).items()):
-            s_status, s_records = (spec, records) if isinstance(spec, str) else spec
-            self.schemas.append(
-                {
-                    "execution_id": eid,
-                    "bulk_sync_id": sid,
-                    "schema": name,
-                    "output_name": name,
-                    "status": s_status,
-                    "status_message": message if s_status == "failed" else None,
-                    "record_count": s_records,
-                    "error_count": 0,
-                    "warning_count": 0,
-                    "created_at": created,
-                    "started_at": start,
-                    "completed_at": completed,
-                    "updated_at": completed,
-                    "version": "v1",
-                    "_dlt_parent_id": f"p-{eid}",
-                    "_dlt_list_idx": i,
-                    "_dlt_id": f"c-{eid}-{i}",
-                    "_dlt_root_id": f"p-{eid}",
-                }
-            )
+        specs = [
+            (name, *((spec, records) if isinstance(spec, str) else spec))
+            for name, spec in (schemas or {}).items()
+        ]
+        if tombstone:
+            specs.append(("", None, None))
+        for i, (name, s_status, s_records) in enumerate(specs):
+            row = {
+                "execution_id": eid,
+                "bulk_sync_id": sid,
+                "schema": name,
+                "output_name": name,
+                "status": s_status,
+                "status_message": message if s_status == "failed" else None,
+                "record_count": s_records,
+                "error_count": 0,
+                "warning_count": 0,
+                "created_at": created,
+                "started_at": start,
+                "completed_at": completed,
+                "updated_at": completed,
+                "version": "v1",
+                "_dlt_parent_id": f"p-{eid}",
+                "_dlt_list_idx": i,
+                "_dlt_id": f"c-{eid}-{i}",
+                "_dlt_root_id": f"p-{eid}",
+                "_tombstone": None,
+            }
+            if tombstone and i == len(specs) - 1:  # only its keys and the flag are set
+                keys = {"execution_id": eid, "bulk_sync_id": sid, "schema": ""}
+                row = {**dict.fromkeys(row), **keys, "_tombstone": True}
+            self.schemas.append(row)
         return eid
+
+    def day(self, days: int) -> datetime:
+        """Midnight UTC of the day ``days`` away from ``now``'s day."""
+        return self.now.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=days)
 
 
 def build() -> History:

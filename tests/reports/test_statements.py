@@ -33,9 +33,11 @@ def test_statements_are_ordered_and_filled_in(dialect):
         assert statement.startswith("--")  # each view states its definitions first
         assert "{" not in statement and "}" not in statement
     json_type = "JSON" if dialect == "duckdb" else "jsonb"
-    add = "alter table my_data.bulk_syncs add column if not exists"
-    assert f"{add} deleted_at timestamp with time zone" in alters
-    assert f"{add} default_schedule {json_type}" in alters
+    add = "alter table my_data.{} add column if not exists {}"
+    assert add.format("bulk_syncs", "deleted_at timestamp with time zone") in alters
+    assert add.format("bulk_syncs", f"default_schedule {json_type}") in alters
+    assert add.format("bulk_sync_executions", "deleted_at timestamp with time zone") in alters
+    assert add.format("bulk_sync_executions__schemas", "_tombstone boolean") in alters
 
 
 def test_dependencies_come_first():
@@ -96,6 +98,10 @@ def test_missing_optional_columns_are_added(backend):
         (health,) = backend.query(f"select * from {dataset}.sync_health")
         assert (health["health"], health["in_flight_runs"]) == ("never_run", 1)
         assert health["deleted_at"] is None
+        # the added column is the one the views read: a deleted execution is left out
+        backend.execute(f"update {dataset}.bulk_sync_executions set deleted_at = created_at")
+        (health,) = backend.query(f"select * from {dataset}.sync_health")
+        assert (health["executions"], health["health_reason"]) == (0, "no executions loaded")
     finally:
         backend.drop_dataset(dataset)
 

@@ -3,8 +3,9 @@
 --   The spine for a sync runs from the later of the dataset's first run day and the sync's
 --   creation day (but never after the sync's own first run day) up to today (UTC day of
 --   report_clock.now_ts).  Days without executions have zeros.
---   runs counts every non-test execution that day; success/partial/failed/canceled/in_flight
---   split it by outcome (runs with an unknown status are in runs only).
+--   runs counts every execution of execution_outcomes that day, up to now: future-dated runs
+--   (run_at or ended_at after report_clock.now_ts) are left out.  success/partial/failed/
+--   canceled/in_flight split it by outcome (runs with an unknown status are in runs only).
 --   records / errors / warnings sum the executions' counts (null as 0).
 --   runtime_s sums durations of executions that finished (never-finished runs add nothing).
 create view {dataset}.daily_executions as
@@ -59,7 +60,9 @@ agg as (
         sum(coalesce(error_count, 0)) as errors,
         sum(coalesce(warning_count, 0)) as warnings,
         sum(duration_s) as runtime_s
-    from {dataset}.execution_outcomes
+    from {dataset}.execution_outcomes as o
+    cross join clock as c
+    where o.run_at <= c.now_ts and o.ended_at <= c.now_ts
     group by bulk_sync_id, run_day
 )
 select

@@ -1,6 +1,7 @@
--- execution_durations: one row per non-test execution.
+-- execution_durations: one row per execution of execution_outcomes (not test, not deleted).
 --   duration_s = completed_at - started_at (null if it never finished); queue_s = started_at -
---   created_at.  Days and weekdays are UTC days of run_at (see execution_outcomes).
+--   created_at; ended_at as in execution_outcomes.  Days and weekdays are UTC days of run_at
+--   (see execution_outcomes).
 --   baseline_s = median of the same sync's daily median durations on the same weekday over
 --   the prior 28 days (days -7, -14, -21, -28), excluding the run's own day; only runs that
 --   completed (success or partial) with a duration make a daily median.  baseline_days says how
@@ -71,6 +72,7 @@ select
     e.completed_at,
     e.run_at,
     e.run_day,
+    e.ended_at,
     cast(extract(dow from e.run_day) as integer) as weekday,
     e.duration_s,
     e.queue_s,

@@ -1,5 +1,7 @@
 -- execution_outcomes: one row per execution, classified once; every other view builds on it.
---   Test executions (is_test = true) are left out.
+--   Test executions (is_test = true) are left out, and so are executions deleted upstream
+--   (deleted_at set: the loader keeps their rows as history), so no view counts them.
+--   Schema tombstones (_tombstone = true, a loader's delete marker) are never schema rows.
 --   outcome:
 --     success   = status 'completed', no failed schema and error_count = 0 (null counts as 0)
 --     partial   = status 'completed' or 'errors' with >= 1 failed schema or error_count > 0;
@@ -15,6 +17,8 @@
 --   ended_at = coalesce(completed_at, updated_at, run_at): when the outcome became known.
 --   duration_s = completed_at - started_at in seconds; null when either is missing (runs that
 --                never finished are never counted as zero).  queue_s = started_at - created_at.
+--   Time zones: every difference subtracts the two instants as UTC timestamps, and days are
+--   UTC days, so no figure depends on the session's time zone (or its daylight saving).
 create view {dataset}.execution_outcomes as
 with schema_counts as (
     select
@@ -22,6 +26,7 @@ with schema_counts as (
         count(*) as schemas,
         count(*) filter (where status in ('failed', 'interrupted')) as failed_schemas
     from {dataset}.bulk_sync_executions__schemas
+    where not coalesce(_tombstone, false)
     group by execution_id
 ),
 classified as (
@@ -43,7 +48,7 @@ classified as (
         end as outcome
     from {dataset}.bulk_sync_executions as e
     left join schema_counts as sc on sc.execution_id = e.id
-    where not coalesce(e.is_test, false)
+    where not coalesce(e.is_test, false) and e.deleted_at is null
 )
 select
     id as execution_id,
@@ -66,7 +71,11 @@ select
     coalesce(started_at, created_at) as run_at,
     cast(coalesce(started_at, created_at) at time zone 'UTC' as date) as run_day,
     coalesce(completed_at, updated_at, started_at, created_at) as ended_at,
-    cast(extract(epoch from (completed_at - started_at)) as double precision) as duration_s,
-    cast(extract(epoch from (started_at - created_at)) as double precision) as queue_s,
+    cast(extract(epoch from (
+        (completed_at at time zone 'UTC') - (started_at at time zone 'UTC')
+    )) as double precision) as duration_s,
+    cast(extract(epoch from (
+        (started_at at time zone 'UTC') - (created_at at time zone 'UTC')
+    )) as double precision) as queue_s,
     version
 from classified

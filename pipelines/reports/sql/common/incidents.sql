@@ -49,8 +49,9 @@ select
     r.ended_at as ended_at,
     sp.last_rn - sp.first_rn + 1 as length_runs,
     sp.failed_runs,
-    cast(extract(epoch from (coalesce(r.ended_at, c.now_ts) - f.ended_at)) as double precision)
-        / 3600.0 as length_hours,
+    cast(extract(epoch from (
+        (coalesce(r.ended_at, c.now_ts) at time zone 'UTC') - (f.ended_at at time zone 'UTC')
+    )) as double precision) / 3600.0 as length_hours,
     case when r.execution_id is null then 'open' else 'resolved' end as state
 from spans as sp
 cross join clock as c

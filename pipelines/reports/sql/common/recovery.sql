@@ -18,8 +18,9 @@ select
         where i.state = 'resolved'
     ) as p90_ttr_hours,
     max(i.length_hours) filter (where i.state = 'open') as open_incident_age_hours,
-    cast(extract(epoch from (max(i.started_at) - min(i.started_at))) as double precision)
-        / 3600.0 / nullif(count(i.bulk_sync_id) - 1, 0) as mtbi_hours
+    cast(extract(epoch from (
+        (max(i.started_at) at time zone 'UTC') - (min(i.started_at) at time zone 'UTC')
+    )) as double precision) / 3600.0 / nullif(count(i.bulk_sync_id) - 1, 0) as mtbi_hours
 from {dataset}.bulk_syncs as s
 left join {dataset}.incidents as i on i.bulk_sync_id = s.id
 group by s.id, s.name

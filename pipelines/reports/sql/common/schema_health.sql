@@ -1,8 +1,11 @@
--- schema_health: one row per sync x schema (from schema_outcomes; test executions left out).
+-- schema_health: one row per sync x schema (from schema_outcomes: test executions, deleted
+--   executions and tombstone rows are left out).
 --   runs_30d / failed_30d: terminal schema runs (success or failed; canceled, in-flight and
---   unknown left out) whose execution ran in the last 30 days; fail_rate_30d = failed / runs.
+--   unknown left out) whose execution is in the last 30 days, i.e. 720 hours: now - 720 h <=
+--   run_at, and run_at and the execution's ended_at <= now (future-dated runs are in no
+--   window); fail_rate_30d = failed / runs.
 --   last_success_at = completed_at (else the execution's run_at) of the latest completed run.
---   median_records_30d = median record_count of completed schema runs in the last 30 days.
+--   median_records_30d = median record_count of completed schema runs in the same window.
 --   latest_error_message / latest_error_at: the latest failed schema run, at any time.
 --   chronic: among the schema's last 5 runs in executions that completed (execution outcome
 --   success or partial), the schema failed in 3 or more.  Failures inside executions that
@@ -27,7 +30,10 @@ ranked as (
         case when so.schema_outcome = 'failed' then row_number() over (
             partition by so.bulk_sync_id, so."schema", so.schema_outcome = 'failed'
             order by so.run_at desc, so.execution_id desc
-        ) end as rn_failed
+        ) end as rn_failed,
+        so.run_at >= c.now_ts - interval '720 hours'
+            and so.run_at <= c.now_ts
+            and so.execution_ended_at <= c.now_ts as in_30d
     from {dataset}.schema_outcomes as so
     cross join clock as c
 ),
@@ -35,17 +41,12 @@ agg as (
     select
         bulk_sync_id,
         "schema",
-        count(*) filter (
-            where schema_outcome in ('success', 'failed')
-                and run_at >= now_ts - interval '30 days'
-        ) as runs_30d,
-        count(*) filter (
-            where schema_outcome = 'failed' and run_at >= now_ts - interval '30 days'
-        ) as failed_30d,
+        count(*) filter (where schema_outcome in ('success', 'failed') and in_30d) as runs_30d,
+        count(*) filter (where schema_outcome = 'failed' and in_30d) as failed_30d,
         max(coalesce(completed_at, run_at)) filter (where schema_outcome = 'success')
             as last_success_at,
         percentile_cont(0.5) within group (order by record_count) filter (
-            where schema_outcome = 'success' and run_at >= now_ts - interval '30 days'
+            where schema_outcome = 'success' and in_30d
         ) as median_records_30d,
         max(case when rn_failed = 1 then status_message end) as latest_error_message,
         max(case when rn_failed = 1 then coalesce(completed_at, run_at) end)

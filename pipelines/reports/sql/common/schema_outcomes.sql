@@ -1,8 +1,11 @@
--- schema_outcomes: one row per schema (table) of a non-test execution.
+-- schema_outcomes: one row per schema (table) of an execution in execution_outcomes (so not
+--   of test executions, nor of executions deleted upstream).  Tombstone rows (_tombstone =
+--   true: the loader's marker that deletes an execution's old schema rows) are left out.
 --   schema_outcome: 'completed' -> success; 'failed' or 'interrupted' -> failed;
 --   'canceled' -> canceled; created/scheduled/running/exporting/processing -> in_flight;
 --   anything else -> unknown.  execution_outcome is the parent's outcome (execution_outcomes);
---   run_at / run_day are the parent's, so schema runs are ordered and dated like executions.
+--   run_at / run_day / execution_ended_at are the parent's run_at / run_day / ended_at, so
+--   schema runs are ordered, dated and windowed like executions.
 create view {dataset}.schema_outcomes as
 select
     s.execution_id,
@@ -28,6 +31,8 @@ select
     s.started_at,
     s.completed_at,
     e.run_at,
-    e.run_day
+    e.run_day,
+    e.ended_at as execution_ended_at
 from {dataset}.bulk_sync_executions__schemas as s
 join {dataset}.execution_outcomes as e on e.execution_id = s.execution_id
+where not coalesce(s._tombstone, false)

@@ -1,9 +1,10 @@
 -- stuck_executions: in-flight executions (created, scheduled, running, exporting, processing,
 --   canceling) that have been going too long.
+--   Executions deleted upstream (deleted_at set) are not in execution_outcomes, so never here.
 --   running_s = now - run_at (started_at, or created_at for runs that have not started yet,
 --   which are therefore stuck in the queue rather than running; see started).
 --   median_duration_s = the sync's median duration over runs that completed (success or
---   partial) in the last 30 days, the same figure as sync_health.p50_duration_s.
+--   partial) in the last 30 days (720 hours, up to now, as sync_health.p50_duration_s).
 --   threshold_s = max(2 * median, median + 15 min) with that history (basis 'history'),
 --   else a fixed 6 hours (basis 'fixed', see the settings CTE).
 --   Only executions with running_s > threshold_s are listed.
@@ -23,13 +24,17 @@ history as (
     cross join clock as c
     where o.outcome in ('success', 'partial')
         and o.duration_s is not null
-        and o.run_at >= c.now_ts - interval '30 days'
+        and o.run_at >= c.now_ts - interval '720 hours'
+        and o.run_at <= c.now_ts
+        and o.ended_at <= c.now_ts
     group by o.bulk_sync_id
 ),
 flight as (
     select
         o.*,
-        cast(extract(epoch from (c.now_ts - o.run_at)) as double precision) as running_s,
+        cast(extract(epoch from (
+            (c.now_ts at time zone 'UTC') - (o.run_at at time zone 'UTC')
+        )) as double precision) as running_s,
         h.median_duration_s,
         coalesce(h.history_runs, 0) as history_runs,
         case when h.median_duration_s is null then st.fixed_threshold_s

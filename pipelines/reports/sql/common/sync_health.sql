@@ -1,10 +1,13 @@
 -- sync_health: one row per sync (bulk_syncs), including syncs that never ran.
 --   Outcomes as in execution_outcomes; rates count terminal runs only (success, partial,
---   failed: canceled, in-flight and unknown statuses are left out), by run_at within the
---   last 24 h / 7 d / 30 d.  *_rate = outcome runs / runs, null when there were no runs.
+--   failed: canceled, in-flight and unknown statuses are left out) in the windows of the
+--   last 24 h / 7 d / 30 d (exactly 24 / 168 / 720 hours): now - window <= run_at, and both
+--   run_at and ended_at <= now (future-dated runs are in no window).
+--   *_rate = outcome runs / runs, null when there were no runs.
 --   last_status   = status of the most recent execution of any kind (by run_at).
 --   last_outcome  = outcome of the latest terminal run.
---   last_success_at = completed_at of the latest success; staleness_s = now - last_success_at.
+--   last_success_at = ended_at of the latest success (completed_at, else updated_at, see
+--   execution_outcomes); staleness_s = now - last_success_at.
 --   expected_interval_s from default_schedule.frequency: hourly 3600, daily 86400,
 --   weekly 604800; null for manual or any other frequency.
 --   lateness_ratio = staleness_s / expected_interval_s.
@@ -31,9 +34,18 @@ ranked as (
         ) as rn_all,
         case when o.is_terminal then row_number() over (
             partition by o.bulk_sync_id, o.is_terminal order by o.run_at desc, o.execution_id desc
-        ) end as rn_terminal
+        ) end as rn_terminal,
+        o.run_at <= c.now_ts and o.ended_at <= c.now_ts as is_past
     from {dataset}.execution_outcomes as o
     cross join clock as c
+),
+windowed as (
+    select
+        r.*,
+        r.is_past and r.run_at >= r.now_ts - interval '24 hours' as in_24h,
+        r.is_past and r.run_at >= r.now_ts - interval '168 hours' as in_7d,
+        r.is_past and r.run_at >= r.now_ts - interval '720 hours' as in_30d
+    from ranked as r
 ),
 agg as (
     select
@@ -55,37 +67,27 @@ agg as (
             min(rn_terminal) filter (where is_terminal and outcome <> 'failed') - 1,
             count(*) filter (where is_terminal)
         ) as failure_streak,
-        count(*) filter (where is_terminal and run_at >= now_ts - interval '24 hours') as runs_24h,
-        count(*) filter (where outcome = 'success' and run_at >= now_ts - interval '24 hours')
-            as success_24h,
-        count(*) filter (where outcome = 'partial' and run_at >= now_ts - interval '24 hours')
-            as partial_24h,
-        count(*) filter (where outcome = 'failed' and run_at >= now_ts - interval '24 hours')
-            as failed_24h,
-        count(*) filter (where is_terminal and run_at >= now_ts - interval '7 days') as runs_7d,
-        count(*) filter (where outcome = 'success' and run_at >= now_ts - interval '7 days')
-            as success_7d,
-        count(*) filter (where outcome = 'partial' and run_at >= now_ts - interval '7 days')
-            as partial_7d,
-        count(*) filter (where outcome = 'failed' and run_at >= now_ts - interval '7 days')
-            as failed_7d,
-        count(*) filter (where is_terminal and run_at >= now_ts - interval '30 days') as runs_30d,
-        count(*) filter (where outcome = 'success' and run_at >= now_ts - interval '30 days')
-            as success_30d,
-        count(*) filter (where outcome = 'partial' and run_at >= now_ts - interval '30 days')
-            as partial_30d,
-        count(*) filter (where outcome = 'failed' and run_at >= now_ts - interval '30 days')
-            as failed_30d,
+        count(*) filter (where is_terminal and in_24h) as runs_24h,
+        count(*) filter (where outcome = 'success' and in_24h) as success_24h,
+        count(*) filter (where outcome = 'partial' and in_24h) as partial_24h,
+        count(*) filter (where outcome = 'failed' and in_24h) as failed_24h,
+        count(*) filter (where is_terminal and in_7d) as runs_7d,
+        count(*) filter (where outcome = 'success' and in_7d) as success_7d,
+        count(*) filter (where outcome = 'partial' and in_7d) as partial_7d,
+        count(*) filter (where outcome = 'failed' and in_7d) as failed_7d,
+        count(*) filter (where is_terminal and in_30d) as runs_30d,
+        count(*) filter (where outcome = 'success' and in_30d) as success_30d,
+        count(*) filter (where outcome = 'partial' and in_30d) as partial_30d,
+        count(*) filter (where outcome = 'failed' and in_30d) as failed_30d,
         percentile_cont(0.5) within group (order by duration_s) filter (
-            where outcome in ('success', 'partial') and run_at >= now_ts - interval '30 days'
+            where outcome in ('success', 'partial') and in_30d
         ) as p50_duration_s,
         percentile_cont(0.95) within group (order by duration_s) filter (
-            where outcome in ('success', 'partial') and run_at >= now_ts - interval '30 days'
+            where outcome in ('success', 'partial') and in_30d
         ) as p95_duration_s,
-        max(duration_s) filter (
-            where outcome in ('success', 'partial') and run_at >= now_ts - interval '30 days'
-        ) as max_duration_s
-    from ranked
+        max(duration_s) filter (where outcome in ('success', 'partial') and in_30d)
+            as max_duration_s
+    from windowed
     group by bulk_sync_id
 ),
 base as (
@@ -114,8 +116,9 @@ base as (
         a.last_errors,
         a.last_terminal_at,
         a.last_success_at,
-        cast(extract(epoch from (c.now_ts - a.last_success_at)) as double precision)
-            as staleness_s,
+        cast(extract(epoch from (
+            (c.now_ts at time zone 'UTC') - (a.last_success_at at time zone 'UTC')
+        )) as double precision) as staleness_s,
         coalesce(a.failure_streak, 0) as failure_streak,
         coalesce(a.runs_24h, 0) as runs_24h,
         cast(a.success_24h as double precision) / nullif(a.runs_24h, 0) as success_rate_24h,
