@@ -112,6 +112,7 @@ class Api:
             if kind == "list_syncs":
                 return self._list_syncs(params, options)
             assert sync_id is not None
+            sync_id = sync_id.lower()  # UUIDs: any case routes to the same sync
             if kind == "get_sync":
                 return self._ok(self.store.sync(sync_id).json())
             if kind == "get_execution":
@@ -177,7 +178,7 @@ class Api:
         with self.store.lock:
             view = self.store.sync_view(active, tie_desc)
             if not opts.paginate_syncs:
-                parts = [s.json() for s in view.rows]
+                parts = [_cased(s.id, s.json(), opts) for s in view.rows]
                 return Response(200, b'{"data":[' + b",".join(parts) + b"]}")
             scope = f"syncs:{active}"
             payload = self._decode(params, scope)
@@ -185,7 +186,7 @@ class Api:
             limit = clamp_limit(params.get("limit"), size, size)
             start = start_position(view, payload, tie_desc)
             rows = view.rows[start : start + limit]
-            parts = [s.json() for s in rows]
+            parts = [_cased(s.id, s.json(), opts) for s in rows]
             token = self._next_token(opts, Ordering(scope), view, start, len(rows))
         return Response(200, envelope(parts, token, opts))
 
@@ -215,6 +216,13 @@ class Api:
         elif empties and more and opts.mid_empty_pages:
             payload["e"] = opts.mid_empty_pages
         return self.codec.encode(payload)
+
+
+def _cased(sync_id: str, body: bytes, opts: Options) -> bytes:
+    """The sync list prints ids in upper case with ``sync_id_case="upper"``."""
+    if opts.sync_id_case != "upper":
+        return body
+    return body.replace(sync_id.encode(), sync_id.upper().encode())
 
 
 def envelope(parts: list[bytes], token: str | None, opts: Options) -> bytes:

@@ -18,6 +18,7 @@ _CHOICES: dict[str, tuple[Any, ...]] = {
     "empty_data": ("list", "null"),
     "unauthorized_body": ("api_error", "legacy"),
     "tie_order": ("id_asc", "id_desc"),
+    "sync_id_case": ("lower", "upper"),
     "endless_empty": ENDLESS_EMPTY,
 }
 _TERMINAL_ALIASES: dict[str, frozenset[str]] = {
@@ -55,6 +56,8 @@ class Options:
         retry_after_on_429: send ``Retry-After`` with injected 429s.
         tie_order: ``id_asc`` | ``id_desc``: order of ids among equal sort timestamps, in the
             order served (independent of ``ascending``).
+        sync_id_case: ``lower`` | ``upper``: how the sync list prints sync ids. Paths route
+            case-insensitively either way (sync ids are UUIDs).
         latency_ms: added to every API request.
         default_limit: executions per page when ``limit`` is absent or < 1 (50).
         max_limit: the cap on ``limit`` (100).
@@ -76,6 +79,7 @@ class Options:
     unauthorized_body: str = "api_error"
     retry_after_on_429: bool = True
     tie_order: str = "id_asc"
+    sync_id_case: str = "lower"
     latency_ms: float = 0.0
     default_limit: int = 50
     max_limit: int = 100

@@ -144,6 +144,8 @@ def polytomic_source(
     )
     ctx.client = client
     client.max_empty_pages = max(0, max_empty_pages)
+    # Sync ids are UUIDs, compared case-insensitively: stored lowercase everywhere.
+    bulk_sync_ids = [i.lower() for i in bulk_sync_ids] if bulk_sync_ids else None
     selected = _selection(bulk_sync_ids, shard)
     window = (_ts("backfill_since", backfill_since), _ts("backfill_until", backfill_until))
     options = WalkOptions(
@@ -158,7 +160,9 @@ def polytomic_source(
     def listed() -> list[dict[str, Any]]:
         if ctx.syncs is None:
             ctx.syncs = [
-                s for s in client.list_syncs(active) if isinstance(s, dict) and s.get("id")
+                {**s, "id": s["id"].lower()}
+                for s in client.list_syncs(active)
+                if isinstance(s, dict) and isinstance(s.get("id"), str) and s["id"]
             ]
             known = {s["id"] for s in ctx.syncs}
             missing = sorted(set(bulk_sync_ids or ()) - known)
@@ -209,7 +213,7 @@ def polytomic_source(
                 # A finished plain run ends an unfinished --full: the next --full starts over.
                 state.pop("full_reload", None)
         else:
-            states = state.setdefault("backfills", {}).setdefault(key, {})
+            states = _backfill_states(state.setdefault("backfills", {}), key)
         todo = [s["id"] for s in syncs if s["id"] not in ctx.failed and s["id"] not in ctx.gone]
         if ctx.loads and not ctx.pending:
             return
@@ -281,10 +285,29 @@ def _complete(client: PolytomicClient, sync_id: str, record: dict[str, Any]) -> 
     return record["schemas"] is not None
 
 
+def _backfill_states(backfills: dict[str, Any], key: str) -> dict[str, Any]:
+    """This window's checkpoint; unfinished windows beyond the newest few are dropped."""
+    states = backfills[key] = backfills.pop(key, {})  # the newest, whatever it was before
+    for old in list(backfills)[: -settings.MAX_BACKFILL_CHECKPOINTS]:
+        since, until, ids = [*old.split("|"), "", ""][:3]
+        log.warning(
+            "dropping the checkpoint of an unfinished backfill [%s, %s)%s; re-run that "
+            "window to complete it",
+            since,
+            until if until not in ("", "None") else "now",
+            f" for {ids}" if ids else "",
+        )
+        del backfills[old]
+    return states
+
+
 def _prune(states: dict[str, Any], listed: set[str]) -> None:
     """Forget the state of syncs the API no longer lists; their rows stay in the warehouse."""
     if not listed:
         return
+    for sync_id in [s for s in states if s != s.lower()]:  # state of an older version
+        states.setdefault(sync_id.lower(), states[sync_id])
+        del states[sync_id]
     for sync_id in [s for s in states if s not in listed]:
         del states[sync_id]
 

@@ -6,6 +6,7 @@ This is the only place that looks inside a record. A record without an `id` or a
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from datetime import UTC, datetime
@@ -118,12 +119,16 @@ def rejection(record: Any) -> str | None:
 
 
 def rejected_row(record: Any, sync_id: str, reason: str) -> dict[str, Any]:
+    """One row per (sync, record): the same bad record seen again only moves `last_seen_at`."""
     raw = json.dumps(record, default=str, sort_keys=True)
+    now = datetime.now(UTC)
     return {
         "bulk_sync_id": sync_id,
+        "record_hash": hashlib.sha256(raw.encode()).hexdigest()[:32],
         "reason": reason,
         "raw": raw[:10_000],
-        "rejected_at": datetime.now(UTC),
+        "rejected_at": now,
+        "last_seen_at": now,
     }
 
 

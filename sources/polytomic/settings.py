@@ -34,6 +34,7 @@ DEFAULT_VERIFY_PAGES_PER_RUN: Final = 20  # rolling verification: list requests 
 MAX_RETRY_IDS: Final = 50  # executions whose detail request failed, retried on each run
 MAX_SUSPECT_IDS: Final = 50  # executions possibly deleted upstream, re-checked next run
 MAX_INFLIGHT_IDS: Final = 100
+MAX_BACKFILL_CHECKPOINTS: Final = 5  # unfinished backfill windows kept in state
 RESUME_SLACK_ROWS: Final = 10  # rows of a resume page that must lie behind the lookback
 
 EXECUTION_TIMESTAMPS: Final = ("created_at", "started_at", "completed_at", "updated_at")

@@ -16,6 +16,7 @@ from typing import Any
 import dlt
 import pyarrow as pa
 import pyarrow.compute as pc
+from dlt.common.normalizers.naming.snake_case import NamingConvention
 from dlt.common.schema.typing import TColumnSchema
 
 from . import settings
@@ -59,25 +60,36 @@ SCHEMA_COLUMNS: dict[str, TColumnSchema] = {
 }
 REJECTED_COLUMNS: dict[str, TColumnSchema] = {
     "bulk_sync_id": {"data_type": "text"},
+    "record_hash": {"data_type": "text"},
     "reason": {"data_type": "text"},
     "raw": {"data_type": "text"},
     "rejected_at": _TS,
+    "last_seen_at": _TS,
 }
 _UTC_US = pa.timestamp("us", tz="UTC")
 _KNOWN = set(EXECUTION_COLUMNS) | set(SCHEMA_COLUMNS) | set(REJECTED_COLUMNS)
 
 
 def to_arrow(rows: list[dict[str, Any]]) -> pa.Table:
-    """Arrow infers each column's type; an unknown field whose type varies is kept as JSON.
+    """Known columns keep their declared types; every other field is kept as text.
 
-    Columns are the union of every row's keys: Go omits empty fields, so the first row alone
-    (what `from_pylist` looks at) does not name them all.
+    An unknown field's JSON type may differ between pages, loads or runs (an int here, a
+    string there): as text (strings as they are, anything else as JSON) it always merges.
+    Its name is normalised here, and one that would collide with another column after dlt's
+    normalisation (`recordCount` beside `record_count`, `Status` beside `status`) gets a
+    numbered suffix instead of stopping the load. Columns are the union of every row's keys:
+    Go omits empty fields, so the first row alone does not name them all.
     """
     keys = list(dict.fromkeys(k for row in rows for k in row))
-    try:
-        table = pa.table({k: [row.get(k) for row in rows] for k in keys})
-    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
-        table = pa.table({k: [_plain(k, row.get(k)) for row in rows] for k in keys})
+    names = _column_names(keys)
+    table = pa.table(
+        {
+            names[k]: [row.get(k) for row in rows]
+            if k in _KNOWN
+            else [_text(row.get(k)) for row in rows]
+            for k in keys
+        }
+    )
     for name in settings.EXECUTION_TIMESTAMPS:
         if name in table.column_names:
             index = table.column_names.index(name)
@@ -85,8 +97,27 @@ def to_arrow(rows: list[dict[str, Any]]) -> pa.Table:
     return table
 
 
-def _plain(key: str, value: Any) -> Any:
-    return value if key in _KNOWN or value is None else json.dumps(value, default=str)
+_NAMING = NamingConvention()
+_RESERVED = frozenset(_KNOWN | {"_dlt_load_id", "_dlt_id", "schemas"})
+
+
+def _column_names(keys: list[str]) -> dict[str, str]:
+    out = {k: k for k in keys if k in _KNOWN}
+    taken = set(_RESERVED)
+    for key in sorted(k for k in keys if k not in _KNOWN):
+        base = _NAMING.normalize_identifier(key)
+        name, n = base, 2
+        while name in taken:
+            name, n = f"{base}_{n}", n + 1
+        taken.add(name)
+        out[key] = name
+    return out
+
+
+def _text(value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    return json.dumps(value, default=str, sort_keys=True)
 
 
 def _timestamps(column: Any) -> Any:
@@ -197,4 +228,12 @@ def execution_tables(tables: PageTables) -> list[Any]:
 
 
 def rejected_table(rows: list[dict[str, Any]]) -> Any:
-    return _hinted(to_arrow(rows), REJECTED, write_disposition="append", columns=REJECTED_COLUMNS)
+    """Merged on (sync, hash of the raw record): one bad record is one row, however often."""
+    unique = list({(r["bulk_sync_id"], r["record_hash"]): r for r in rows}.values())
+    return _hinted(
+        to_arrow(unique),
+        REJECTED,
+        write_disposition="merge",
+        primary_key=("bulk_sync_id", "record_hash"),
+        columns=REJECTED_COLUMNS,
+    )
