@@ -106,8 +106,10 @@ def _full_reload(args: argparse.Namespace, target: Target) -> int:
         # shard keeps its cursors, and a deleted sync's history would never come back.
         polytomic_source(context=context, **_selection(args))
         assert context.client is not None
-        listed = [s["id"] for s in context.client.list_syncs() if isinstance(s, dict)]
-        chosen = select_syncs([i for i in listed if isinstance(i, str)], ids, args.shard)
+        synced = context.client.list_syncs(context.active)
+        listed = [s.get("id") for s in synced if isinstance(s, dict)]
+        ids_now = [i.lower() for i in listed if isinstance(i, str)]
+        chosen = select_syncs(ids_now, [i.lower() for i in ids], args.shard)
         _delete_rows(pipeline, chosen)
 
     selection = {**_selection(args), "full_reload": key}

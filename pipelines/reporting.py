@@ -74,12 +74,14 @@ def render(
 
 
 def _has_table(sql: Any) -> bool:
+    """Both tables the views read exist (a first load whose detail requests all failed has
+    executions but no schema rows yet)."""
     rows = sql.execute_sql(
-        "SELECT 1 FROM information_schema.tables WHERE table_schema = %s "
-        "AND table_name = 'bulk_sync_executions'",
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = %s "
+        "AND table_name IN ('bulk_sync_executions', 'bulk_sync_executions__schemas')",
         sql.dataset_name,
     )
-    return bool(rows)
+    return bool(rows) and rows[0][0] == 2
 
 
 class ReportError(Exception):

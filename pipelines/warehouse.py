@@ -63,9 +63,9 @@ class LoadedRows:
 
     def started_between(
         self, sync_id: str, low: datetime | None, high: datetime | None
-    ) -> set[str]:
+    ) -> dict[str, datetime]:
         if not self._ready():
-            return set()
+            return {}
         start = "coalesce(started_at, created_at)"
         where, args = ["bulk_sync_id = %s", "deleted_at IS NULL"], [sync_id]
         if low is not None:
@@ -75,9 +75,9 @@ class LoadedRows:
             where.append(f"{start} <= %s")
             args.append(high)
         rows = self._client().execute_sql(
-            f"SELECT id FROM {self._table} WHERE {' AND '.join(where)}", *args
+            f"SELECT id, {start} FROM {self._table} WHERE {' AND '.join(where)}", *args
         )
-        return {r[0] for r in rows or ()}
+        return {r[0]: _utc(r[1]) for r in rows or () if r[1] is not None}
 
     def close(self) -> None:
         if self._sql is not None:

@@ -30,7 +30,8 @@ from . import settings
 from .client import PolytomicClient, auth_header
 from .errors import ApiError, ConfigError
 from .fanout import RunContext, walk_syncs
-from .records import execution_row, parse_ts, sync_row
+from .recheck import newest
+from .records import execution_row, parse_ts, rejection, sync_row
 from .tables import execution_tables, newest_versions, page_tables, rejected_table
 from .verify import verify
 from .walk import WalkOptions
@@ -143,6 +144,7 @@ def polytomic_source(
         secrets=(api_key, deployment_key),
     )
     ctx.client = client
+    ctx.active = active
     client.max_empty_pages = max(0, max_empty_pages)
     # Sync ids are UUIDs, compared case-insensitively: stored lowercase everywhere.
     bulk_sync_ids = [i.lower() for i in bulk_sync_ids] if bulk_sync_ids else None
@@ -253,15 +255,26 @@ def polytomic_source(
                 ctx.warehouse,
                 lambda sync_id: ctx.walk_memory(sync_id).seen,
                 ctx.run_id,
+                lambda sync_id: (states.get(sync_id) or {}).get("suspects") or {},
             )
         finally:
             ctx.warehouse.close()  # before dlt's load step opens the warehouse to write
         ctx.counts["verify_pages"] += found.pages
         for sync_id, suspects in found.suspects.items():
             sync_state = states.setdefault(sync_id, {})
-            sync_state["suspects"] = {**suspects, **(sync_state.get("suspects") or {})}
+            merged = {**suspects, **(sync_state.get("suspects") or {})}
+            sync_state["suspects"] = newest(
+                merged, settings.MAX_SUSPECT_IDS, sync_id, "deletion checks"
+            )
+        for sync_id, deleted in found.deleted.items():
+            pending = (states.get(sync_id) or {}).get("suspects") or {}
+            for exec_id in deleted:
+                pending.pop(exec_id, None)
+                log.warning("sync %s: execution %s was deleted upstream", sync_id, exec_id)
+            ctx.deleted.setdefault(sync_id, []).extend(deleted)
         for sync_id, records in found.records.items():
-            rows = [execution_row(r, sync_id) for r in records if _complete(client, sync_id, r)]
+            usable = [r for r in records if not rejection(r) and _complete(client, sync_id, r)]
+            rows = [execution_row(r, sync_id) for r in usable]
             if not rows:
                 continue
             log.warning("sync %s: verification found %d row(s) to load", sync_id, len(rows))

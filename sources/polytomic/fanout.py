@@ -46,6 +46,7 @@ class RunContext:
     deleted: dict[str, list[str]] = field(default_factory=dict)  # confirmed, per sync
     warehouse: Any = None  # what is loaded already, for the verification (the runner's)
     verified: bool = False
+    active: bool | None = None  # the configured `active` filter of the sync list
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     def walk_memory(self, sync_id: str) -> WalkMemory:

@@ -38,6 +38,17 @@ class ListingResult:
     inflight: dict[str, str] = field(default_factory=dict)  # in flight on the first page
     settled: dict[str, str] = field(default_factory=dict)  # errors/interrupted on it
     listed: set[str] = field(default_factory=set)
+    starts: dict[str, str] = field(default_factory=dict)  # start time of each listed id
+    low: datetime | None = None  # the oldest start read
+    first_low: datetime | None = None  # the oldest start on the first page
+    complete: bool = False  # the listing was read to its end
+
+    def covers(self, start: datetime | None) -> bool:
+        """Whether an execution that started at `start` would have been on a page read."""
+        if self.complete:
+            return True
+        return start is not None and self.low is not None and start >= self.low
+
     horizon: datetime | None = None
     evidence: str | None = None  # "all" or "documented": what only_terminal returns
     pages: int = 0
@@ -67,6 +78,7 @@ def read_listing(
     `updated_at` range the terminal walk read in this run and `seen` what it saw there.
     """
     out = ListingResult(horizon=horizon)
+    present = client.present()
     stop_at = horizon - lookback if horizon is not None and not whole else None
     params = {"limit": settings.PAGE_LIMIT}
     for page in client.pages(path, params, kind="list_executions"):
@@ -80,9 +92,12 @@ def read_listing(
             assert ua is not None
             start = start_of(raw) or ua
             oldest = start if oldest is None else min(oldest, start)
+            # A start stamped by a fast clock must not push the horizon past the present.
+            start = min(start, present)
             out.horizon = start if out.horizon is None else max(out.horizon, start)
             out.listed.add(raw["id"])
-            status = raw.get("status")
+            out.starts[raw["id"]] = iso(start)
+            status = raw.get("status") if isinstance(raw.get("status"), str) else None
             if status in settings.DOCUMENTED_TERMINAL:
                 continue
             if status in UNDOCUMENTED_TERMINAL and walked and walked[0] <= ua <= walked[1]:
@@ -93,6 +108,12 @@ def read_listing(
             if seen.get(raw["id"]) == ua or known(raw["id"], ua):
                 continue
             out.rows.append(raw)
+        out.low = oldest if oldest is not None else out.low
+        if first_page:
+            out.first_low = oldest
+        if not page.next_token:
+            out.complete = True
+            break
         if not deep and not whole:
             break
         if stop_at is not None and oldest is not None and oldest <= stop_at:

@@ -25,8 +25,9 @@ from typing import Any, Protocol
 
 from . import settings
 from .client import PolytomicClient
-from .errors import ApiError, NotFound, RateLimitTooLong
+from .errors import ApiError, AuthError, NotFound, RateLimitTooLong
 from .listing import start_of
+from .recheck import suspect_entry
 from .records import iso, parse_ts, rejection
 
 log = logging.getLogger("polytomic_etl")
@@ -42,8 +43,8 @@ class Warehouse(Protocol):
 
     def started_between(
         self, sync_id: str, low: datetime | None, high: datetime | None
-    ) -> set[str]:
-        """Ids of loaded, not deleted executions whose start lies in `(low, high]`."""
+    ) -> dict[str, datetime]:
+        """Loaded, not deleted executions whose start lies in `(low, high]`, with it."""
         ...
 
     def close(self) -> None: ...
@@ -52,9 +53,11 @@ class Warehouse(Protocol):
 @dataclass
 class Verified:
     records: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # per sync
-    suspects: dict[str, dict[str, str]] = field(default_factory=dict)  # per sync: id -> run
+    suspects: dict[str, dict[str, list[Any]]] = field(default_factory=dict)  # per sync
+    deleted: dict[str, list[str]] = field(default_factory=dict)  # per sync, confirmed
     pages: int = 0
     passes: int = 0
+    details: int = 0  # detail requests, capped per run
 
 
 def verify(
@@ -65,10 +68,12 @@ def verify(
     warehouse: Warehouse,
     seen: Callable[[str], dict[str, datetime]],
     run_id: str,
+    suspects: Callable[[str], dict[str, Any]],
 ) -> Verified:
     """Spend up to `budget` list requests; `progress` (resource state) is updated in place.
 
-    Stops early once every sync has had a whole pass, from its first page, in this run.
+    Stops early once every sync has had a whole pass, from its first page, in this run. A
+    sync whose listing fails is skipped until the next pass; the others go on.
     """
     out = Verified()
     order = sorted(sync_ids)
@@ -82,8 +87,15 @@ def verify(
         if not resumed:
             progress.clear()
             progress["sync"] = sync_id
-        memory = seen(sync_id)
-        if not _verify_sync(client, sync_id, progress, budget, warehouse, memory, run_id, out):
+        context = _Sync(sync_id, seen(sync_id), suspects(sync_id), run_id)
+        try:
+            done = _verify_sync(client, context, progress, budget, warehouse, out)
+        except (RateLimitTooLong, AuthError):
+            raise
+        except ApiError as exc:
+            log.warning("sync %s: verification skipped this pass (%s)", sync_id, exc)
+            done, resumed = True, True
+        if not done:
             break  # out of budget: the next run continues here
         out.passes += 1
         if not resumed:
@@ -94,17 +106,24 @@ def verify(
     return out
 
 
+@dataclass
+class _Sync:
+    sync_id: str
+    seen: dict[str, datetime]  # loaded by this run already
+    suspects: dict[str, Any]  # from earlier runs: id -> [run, start]
+    run_id: str
+
+
 def _verify_sync(
     client: PolytomicClient,
-    sync_id: str,
+    ctx: _Sync,
     progress: dict[str, Any],
     budget: int,
     warehouse: Warehouse,
-    seen: dict[str, datetime],
-    run_id: str,
     out: Verified,
 ) -> bool:
     """Verify one sync from `progress`; True when its pass reached the end of the listing."""
+    sync_id, seen = ctx.sync_id, ctx.seen
     path = settings.EXECUTIONS_PATH.format(sync_id=sync_id)
     token = progress.get("token")
     high = parse_ts(progress.get("high"))
@@ -137,19 +156,23 @@ def _verify_sync(
             continue
         first = False
         rows = [r for r in page.items if not rejection(r)]
+        if not rows and page.next_token:
+            progress.update(token=page.next_token)  # an empty page mid-list: nothing to compare
+            continue
         starts = [start_of(r) or parse_ts(r["updated_at"]) for r in rows]
         low = min((s for s in starts if s is not None), default=high) if page.next_token else None
         listed = {r["id"] for r in rows}
         _compare(sync_id, rows, warehouse, seen, out)
-        gone = warehouse.started_between(sync_id, low, high) - listed - previous - set(seen)
+        between = warehouse.started_between(sync_id, low, high)
+        gone = {i: t for i, t in between.items() if i not in listed | previous and i not in seen}
         if gone:
-            _suspect(client, sync_id, sorted(gone), run_id, out)
+            _gone(client, ctx, gone, warehouse, out)
         if page.next_token is None:
             return True
         high, previous = low, listed
-        progress.update(token=page.next_token, high=iso(low) if low else None, edge=[])
         # Ties at the boundary may sit on either page: remember the last start's ids.
-        progress["edge"] = [r["id"] for r, s in zip(rows, starts, strict=True) if s == low]
+        edge = [r["id"] for r, s in zip(rows, starts, strict=True) if s == low]
+        progress.update(token=page.next_token, high=iso(low) if low else None, edge=edge)
     return False
 
 
@@ -168,19 +191,39 @@ def _compare(
         out.records.setdefault(sync_id, []).append(raw)
 
 
-def _suspect(
-    client: PolytomicClient, sync_id: str, ids: list[str], run_id: str, out: Verified
+def _gone(
+    client: PolytomicClient,
+    ctx: _Sync,
+    gone: dict[str, datetime],
+    warehouse: Warehouse,
+    out: Verified,
 ) -> None:
-    """Loaded rows the listing no longer holds: ask their detail once (bounded per run)."""
-    for exec_id in ids[: settings.MAX_SUSPECT_IDS]:
+    """Loaded rows the listing no longer holds where they started: ask their detail.
+
+    A 404 makes a suspect; a suspect from an earlier run that 404s again is deleted. The
+    detail requests are capped per run; the rest wait for the next pass.
+    """
+    for exec_id in sorted(gone):
+        if out.details >= settings.MAX_SUSPECT_IDS:
+            return
+        out.details += 1
         try:
-            record = client.get_execution(sync_id, exec_id)
+            record = client.get_execution(ctx.sync_id, exec_id)
         except NotFound:
-            out.suspects.setdefault(sync_id, {})[exec_id] = run_id
+            earlier = ctx.suspects.get(exec_id)
+            if earlier and str(earlier[0] if isinstance(earlier, list) else earlier) != ctx.run_id:
+                out.deleted.setdefault(ctx.sync_id, []).append(exec_id)
+            else:
+                entry = suspect_entry(ctx.run_id, gone[exec_id])
+                out.suspects.setdefault(ctx.sync_id, {})[exec_id] = entry
             continue
-        except RateLimitTooLong:
+        except (RateLimitTooLong, AuthError):
             raise
         except ApiError as exc:
-            log.warning("sync %s: verifying %s failed (%s)", sync_id, exec_id, exc)
+            log.warning("sync %s: verifying %s failed (%s)", ctx.sync_id, exec_id, exc)
             continue
-        out.records.setdefault(sync_id, []).append(record)
+        if rejection(record):
+            continue
+        loaded = warehouse.loaded(ctx.sync_id, [exec_id]).get(exec_id)
+        if loaded != parse_ts(record["updated_at"]):
+            out.records.setdefault(ctx.sync_id, []).append(record)

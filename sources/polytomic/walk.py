@@ -96,6 +96,7 @@ class SyncWalk:
         self.retry: dict[str, Any] = dict(self.old.get("retry") or {})
         self.suspects: dict[str, str] = dict(self.old.get("suspects") or {})
         self.horizon = parse_ts(self.old.get("horizon"))
+        self.inflight_low = parse_ts(self.old.get("inflight_low"))
         self.deleted: list[str] = []
         self.result = WalkResult(state=self.old)
         self.max_seen: datetime | None = self.cursor
@@ -244,6 +245,13 @@ class SyncWalk:
                 # Its schema rows stay as they are until a detail request answers.
                 row["schemas"] = None
                 self.retry.setdefault(row["id"], 0)
+        if len(self.retry) > settings.MAX_RETRY_IDS:
+            # Too many to remember: fail the sync, so that its state does not move and the
+            # next run asks again, rather than forget any.
+            raise ApiError(
+                f"sync {self.sync_id}: detail requests failed for {len(self.retry)} "
+                "executions; the next run retries them"
+            )
         self.result.executions += len(rows)
         self.result.schema_rows += sum(len(r["schemas"] or ()) for r in rows)
         return rows
@@ -299,9 +307,12 @@ class SyncWalk:
             retry=self.retry,
             suspects=self.suspects,
             vanished=vanished,
+            vanished_start=parse_ts(self.old.get("inflight_low")),
             listed=listed,
+            covers=found.covers,
             run_id=self.opts.run_id,
         )
+        self.inflight_low = found.first_low
         inflight = {**found.inflight, **checked.inflight}
         self.inflight = dict(list(inflight.items())[: settings.MAX_INFLIGHT_IDS])
         self.settled, self.horizon = found.settled, found.horizon
@@ -325,6 +336,7 @@ class SyncWalk:
             "inflight": self.inflight,
             "settled": self.settled,
             "horizon": iso(self.horizon) if self.horizon else None,
+            "inflight_low": iso(self.inflight_low) if self.inflight_low else None,
             "retry": self.retry,
             "suspects": self.suspects,
             "caught_up": self.result.caught_up,
