@@ -1,15 +1,25 @@
-"""Glue between a pipeline's warehouse and the reports: refresh views, query, render."""
+"""Glue between a target's warehouse and the reports.
+
+Writing: ``refresh_views`` after every load of ``run`` and ``backfill``, and the ``views``
+command for a warehouse loaded elsewhere.  Reading: ``report`` only reads (DuckDB is opened
+read-only, a Postgres session is read-only), so it never blocks a load and a role that can
+only SELECT can run it.  Views missing or of another version make it exit 2, naming the fix.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import dlt
 
+from pipelines.reports.db import Db
+from pipelines.reports.terminal import printable
 from pipelines.runner import Target
 from sources.polytomic.records import parse_ts
 
@@ -21,27 +31,28 @@ def dialect_of(pipeline: dlt.Pipeline) -> str | None:
     return {"duckdb": "duckdb", "motherduck": "duckdb", "postgres": "postgres"}.get(name or "")
 
 
-def refresh_views(pipeline: dlt.Pipeline) -> None:
-    """Create or refresh the reporting views after a load, where the dialect is supported."""
-    from pipelines.reports.views import create_views
+def parse_when(value: str | None) -> datetime | None:
+    """A UTC date (midnight) or datetime, as ``backfill --since/--until`` and ``report
+    --since`` take it: ``2026-01-01``, ``2026-01-01 00:00``, ``2026-01-01T00:00:00+02:00``.
+    None for no value and for text that is neither."""
+    text = (value or "").strip()
+    if text and "T" not in text and " " not in text:
+        text = f"{text}T00:00:00+00:00"
+    return parse_ts(text)
+
+
+def refresh_views(pipeline: dlt.Pipeline) -> bool:
+    """Create or refresh the reporting views after a load, where the dialect is supported.
+
+    Returns whether they changed (False also when nothing is loaded yet)."""
+    from pipelines.reports.refresh import create_views
 
     dialect = dialect_of(pipeline)
     if dialect is None:
         log.info("reporting views are written for DuckDB and Postgres; skipped here")
-        return
+        return False
     with pipeline.sql_client() as sql:
-        if not _has_table(sql):
-            return  # nothing loaded yet (every sync failed on a first run)
-        create_views(lambda statement: sql.execute_sql(statement), dialect, pipeline.dataset_name)
-
-
-def _query_fn(sql: Any) -> Callable[[str], list[dict[str, Any]]]:
-    def query(statement: str) -> list[dict[str, Any]]:
-        with sql.execute_query(statement) as cursor:
-            names = [d[0] for d in cursor.description]
-            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-
-    return query
+        return create_views(sql.native_connection, dialect, pipeline.dataset_name)
 
 
 def render(
@@ -51,45 +62,134 @@ def render(
     sync: str | None,
     out: Callable[[str], None] = print,
 ) -> None:
-    """Print the terminal report for a target's warehouse and optionally write the HTML page."""
+    """Print the terminal report for a target's warehouse and optionally write the HTML page.
+
+    Only reads: the views must be there, of this version (``run`` or ``views`` made them)."""
     from pipelines.reports.report import build_report, render_html, render_terminal
 
-    pipeline = target.pipeline()
-    dialect = dialect_of(pipeline)
-    if dialect is None:
-        raise ReportError(f"reports support DuckDB and Postgres, not {target.destination}")
-    when = parse_ts(since if not since or "T" in since else f"{since}T00:00:00+00:00")
+    when = parse_when(since)
     if since and when is None:
-        raise ReportError(f"--since {since!r} is not a date or datetime")
-    with pipeline.sql_client() as sql:
-        if not _has_table(sql):
-            raise ReportError(
-                f"no loaded data in {target.describe()}: run `polytomic-etl run` first"
-            )
-        refresh_views(pipeline)
-        report = build_report(_query_fn(sql), pipeline.dataset_name, since=when, sync=sync)
+        raise ReportError(f"--since {since!r} is not a UTC date or datetime, e.g. 2025-01-01")
+    with _reading(target) as db:
+        _views_ready(db, target)
+        try:
+            report = build_report(db.dicts, target.dataset, since=when, sync=sync)
+        except ValueError as exc:  # an unknown --sync, a --since in the future
+            raise ReportError(str(exc)) from exc
     out(render_terminal(report, width=100))
     if html:
         Path(html).write_text(render_html(report), encoding="utf-8")
 
 
-def _has_table(sql: Any) -> bool:
-    """Both tables the views read exist (a first load whose detail requests all failed has
-    executions but no schema rows yet)."""
-    rows = sql.execute_sql(
-        "SELECT count(*) FROM information_schema.tables WHERE table_schema = %s "
-        "AND table_name IN ('bulk_sync_executions', 'bulk_sync_executions__schemas')",
-        sql.dataset_name,
+def views(args: argparse.Namespace, target: Target) -> int:
+    """``polytomic-etl views``: create or refresh the views of a warehouse loaded elsewhere."""
+    from pipelines.reports.refresh import create_views
+    from pipelines.reports.views import views_version
+
+    _warehouse_exists(target)
+    pipeline = target.pipeline()
+    dialect = dialect_of(pipeline)
+    if dialect is None:
+        raise ReportError(
+            f"reporting views are written for DuckDB and Postgres, not {target.destination}"
+        )
+    with pipeline.sql_client() as sql:
+        _loaded(Db(sql.native_connection, dialect), target)
+        changed = create_views(sql.native_connection, dialect, target.dataset)
+    version = views_version(dialect)
+    if args.json:
+        print(json.dumps({"ok": True, "changed": changed, "version": version}))
+    elif not args.quiet:
+        state = "created or refreshed" if changed else "already current"
+        print(printable(f"polytomic-etl views: {state} in {target.describe()} (version {version})"))
+    return 0
+
+
+@contextmanager
+def _reading(target: Target) -> Iterator[Db]:
+    """A read-only connection to the target's warehouse."""
+    _warehouse_exists(target)
+    if target.destination == "duckdb":
+        import duckdb
+
+        try:
+            connection = duckdb.connect(target.duckdb_path, read_only=True)
+        except duckdb.IOException as exc:  # a load holds the file; DuckDB names its pid
+            raise WarehouseBusy(
+                f"cannot read {target.duckdb_path} now, try again when the load has finished: "
+                + str(exc).splitlines()[0]
+            ) from exc
+        try:
+            db = Db(connection, "duckdb")
+            _loaded(db, target)
+            yield db
+        finally:
+            connection.close()
+        return
+    pipeline = target.pipeline()
+    dialect = dialect_of(pipeline)
+    if dialect is None:
+        raise ReportError(f"reports support DuckDB and Postgres, not {target.destination}")
+    with pipeline.sql_client() as sql:
+        db = Db(sql.native_connection, dialect)
+        if dialect == "postgres":
+            db.execute("set session characteristics as transaction read only")
+        _loaded(db, target)
+        yield db
+
+
+def _warehouse_exists(target: Target) -> None:
+    """A mistyped --duckdb path is an error, not a new empty file."""
+    if target.destination == "duckdb" and not Path(str(target.duckdb_path)).is_file():
+        raise ReportError(
+            f"no DuckDB warehouse at {target.duckdb_path}: check --duckdb, or load it with "
+            "`polytomic-etl run` first"
+        )
+
+
+def _loaded(db: Db, target: Target) -> None:
+    from pipelines.reports.refresh import TABLES
+
+    rows = db.rows(
+        "select table_name from information_schema.tables where table_schema = %s",
+        target.dataset,
     )
-    return bool(rows) and rows[0][0] == 2
+    if not {str(r[0]) for r in rows} & set(TABLES):
+        raise ReportError(f"no loaded data in {target.describe()}: run `polytomic-etl run` first")
+
+
+FIX = "run `polytomic-etl run`, or `polytomic-etl views` for a warehouse loaded elsewhere"
+
+
+def _views_ready(db: Db, target: Target) -> None:
+    from pipelines.reports.refresh import installed_version, missing_views
+    from pipelines.reports.views import views_version
+
+    missing = missing_views(db, target.dataset)
+    if missing:
+        raise ReportError(f"the reporting views are missing in {target.describe()}: {FIX}")
+    if installed_version(db, target.dataset) != views_version(db.dialect):
+        raise ReportError(
+            f"the reporting views in {target.describe()} are from another version of "
+            f"polytomic-etl: {FIX}"
+        )
 
 
 class ReportError(Exception):
     exit_code = 2
 
+    def __init__(self, message: str) -> None:
+        super().__init__(printable(message))
+
+
+class WarehouseBusy(ReportError):
+    """Another process holds the DuckDB file for writing (a load): try again later."""
+
+    exit_code = 1
+
 
 def report(args: argparse.Namespace, target: Target) -> int:
     render(target, html=args.html, since=args.since, sync=args.sync)
     if args.html and not args.quiet:
-        print(f"wrote {args.html}")
+        print(printable(f"wrote {args.html}"))
     return 0

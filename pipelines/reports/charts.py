@@ -113,8 +113,10 @@ def duration_bars(rows: list[Row], width: int = 900) -> str:
 
 
 def failure_calendar(days: list[Row], first: date, last: date) -> str:
-    """A week-by-weekday grid (Monday on top) shaded by the number of failed runs."""
+    """A week-by-weekday grid (Monday on top) shaded by the number of failed runs, from
+    ``first`` to ``last`` (one day at least)."""
     size, gap, left, top = 16, 3, 30, 16
+    last = max(first, last)
     start = first - timedelta(days=first.weekday())
     weeks = (last - start).days // 7 + 1
     by_day = {d["day"]: d for d in days}

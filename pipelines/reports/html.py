@@ -15,6 +15,7 @@ from pipelines.reports.model import (
     COLOURS,
     HEALTH_ORDER,
     Report,
+    clipped,
     digest_sections,
     fmt_pct,
     fmt_seconds,
@@ -158,7 +159,9 @@ def _health_table(report: Report) -> str:
 
 def render_html(report: Report) -> str:
     """One self-contained HTML page: digest, run strips, daily runs, durations, calendar,
-    schema grids and the sync_health table."""
+    schema grids and the sync_health table.  Texts are cut at ``model.MAX_TEXT`` characters:
+    a page is for reading, and a 5 MB status message would make it 5 MB several times over."""
+    report = clipped(report)
     digest_html, digest = _digest(report)
     strips_html, strips = _strips(report)
     grids_html, grids = _schema_grids(report)

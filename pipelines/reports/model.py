@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
@@ -100,7 +100,9 @@ def fmt_time(value: datetime | None) -> str:
 
 
 def to_json(data: Any) -> str:
-    """JSON for embedding in a <script> block: dates as ISO strings, `</` escaped."""
+    """JSON for embedding in a <script> block: dates as ISO strings, and ``<``, ``>``, ``&`` as
+    ``\\u003c``, ``\\u003e``, ``\\u0026``, so that no text can end the block or open a
+    comment an HTML parser would read (``<!--<script>`` makes it swallow the rest)."""
 
     def default(value: Any) -> Any:
         if isinstance(value, datetime | date):
@@ -109,8 +111,30 @@ def to_json(data: Any) -> str:
             return float(value)
         return str(value)
 
-    text = json.dumps(data, default=default, sort_keys=True)
-    return text.replace("</", "<\\/")
+    text = json.dumps(data, default=default, sort_keys=True)  # ASCII: U+2028 is escaped too
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+MAX_TEXT = 500  # characters of one value the HTML page shows (the full text stays in SQL)
+
+
+def clipped(report: Report, limit: int = MAX_TEXT) -> Report:
+    """``report`` with every text longer than ``limit`` characters cut, the cut marked."""
+
+    def cut(value: Any) -> Any:
+        if isinstance(value, str) and len(value) > limit:
+            return value[: limit - 1] + "…"
+        return value
+
+    lists = {
+        f.name: [
+            {k: cut(v) for k, v in item.items()} if isinstance(item, dict) else cut(item)
+            for item in getattr(report, f.name)
+        ]
+        for f in fields(report)
+        if isinstance(getattr(report, f.name), list)
+    }
+    return replace(report, sync=cut(report.sync), **lists)
 
 
 DIGEST_ANOMALIES = 10  # newest first

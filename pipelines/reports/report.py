@@ -1,18 +1,23 @@
 """Build a report from the reporting views.
 
-``build_report`` only needs a ``query`` callable that runs one SQL statement and returns the
-rows as dicts, so it works through any DB-API connection or a dlt ``sql_client``.  The SQL it
-sends is plain and portable (it reads the views created by ``views.create_views``).
+``build_report`` only needs a ``query(sql, *args)`` callable that runs one SQL statement with
+``%s`` bind parameters and returns the rows as dicts (``db.Db.dicts``, or dlt's
+``sql_client.execute_sql`` style).  The SQL it sends is plain and portable (it reads the views
+``refresh.create_views`` made).  Every value (sync and execution ids, instants) is a bind
+parameter: text from the API never becomes SQL, and no SQL text is rewritten after values
+are in it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from pipelines.reports.html import render_html
 from pipelines.reports.model import HEALTH_ORDER, Report, Row, normalize
 from pipelines.reports.terminal import render_terminal
+from pipelines.reports.views import check_dataset
 
 __all__ = ["DEFAULT_PERIOD", "Report", "build_report", "render_html", "render_terminal"]
 
@@ -21,26 +26,32 @@ LAST_RUNS = 20
 WORST_SYNCS = 3
 
 
-def _literal(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
+TS = "cast(%s as timestamp with time zone)"  # an instant, as a bind parameter
 
 
-def _timestamp(value: datetime) -> str:
-    stamp = value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f+00:00")
-    return f"cast('{stamp}' as timestamp with time zone)"
+def _marks(values: list[Any]) -> str:
+    return ", ".join(["%s"] * len(values))
 
 
 class _Reader:
-    def __init__(self, query: Callable[[str], list[dict]], dataset: str) -> None:
+    def __init__(self, query: Callable[..., list[dict]], dataset: str) -> None:
         self._query = query
         self._dataset = dataset
         self.ids: list[str] | None = None  # restricts every read to these syncs
 
-    def rows(self, sql: str, *, where: str = "true") -> list[Row]:
+    def rows(self, sql: str, *args: Any) -> list[Row]:
+        """``sql`` with ``{ds}`` (the dataset, a checked identifier) and at most one
+        ``{where}`` (the sync filter), filled in once, before any value: ``{where}`` comes
+        before every other parameter."""
+        where, ids = "true", []
         if self.ids is not None:
-            where += f" and bulk_sync_id in ({', '.join(_literal(i) for i in self.ids)})"
-        text = sql.replace("{ds}", self._dataset).replace("{where}", where)
-        return [normalize(dict(row)) for row in self._query(text)]
+            where, ids = f"bulk_sync_id in ({_marks(self.ids)})", self.ids
+        if "{where}" in sql:
+            assert "%s" not in sql.split("{where}")[0], "the sync filter's parameters go first"
+        else:
+            ids = []
+        text = sql.format(ds=self._dataset, where=where)
+        return [normalize(dict(row)) for row in self._query(text, *ids, *args)]
 
 
 def _severity(row: Row) -> int:
@@ -49,7 +60,7 @@ def _severity(row: Row) -> int:
 
 
 def build_report(
-    query: Callable[[str], list[dict]],
+    query: Callable[..., list[dict]],
     dataset: str = "polytomic",
     *,
     since: datetime | None = None,
@@ -61,13 +72,21 @@ def build_report(
     clock: runs that started or ended after it are in no period.  It narrows the
     charts, the incidents, the anomalies and the run strips.  ``sync_health`` keeps its fixed
     24 h / 7 d / 30 d windows.  ``sync`` (a name or an id) focuses every part on one sync.
+    A ``since`` after the clock is a ValueError; one before the first run starts the period
+    on that run's day (the charts draw the data's span, not centuries of empty days).
     """
+    check_dataset(dataset)  # the one name that goes into the SQL text
     read = _Reader(query, dataset)
     now = read.rows("select now_ts from {ds}.report_clock")[0]["now_ts"]
     if since is None:
         start = now - DEFAULT_PERIOD
     else:  # a naive `since` is taken as UTC, like every timestamp in the views
         start = since.replace(tzinfo=UTC) if since.tzinfo is None else since.astimezone(UTC)
+    if start > now:
+        raise ValueError(
+            f"--since {start:%Y-%m-%d %H:%M} UTC is in the future "
+            f"(the report's clock says {now:%Y-%m-%d %H:%M} UTC)"
+        )
     syncs = read.rows("select * from {ds}.sync_health where {where}")
     if sync is not None:
         syncs = [r for r in syncs if sync in (r["name"], r["bulk_sync_id"])]
@@ -75,15 +94,21 @@ def build_report(
             raise ValueError(f"no sync named {sync!r} in dataset {dataset!r}")
         read.ids = [r["bulk_sync_id"] for r in syncs]
     syncs.sort(key=lambda r: (_severity(r), str(r["name"])))
-    ts, now_ts = _timestamp(start), _timestamp(now)
+    first = read.rows("select min(run_at) as first from {ds}.execution_outcomes where {where}")
+    floor = (first[0]["first"] if first and first[0]["first"] else now).replace(
+        hour=0, minute=0, second=0, microsecond=0
+    )
+    start = max(start, min(floor, now))
     # In the period: run_at from its start up to now, and the outcome known by now.
-    period = f"run_at >= {ts} and run_at <= {now_ts} and ended_at <= {now_ts}"
+    period = f"run_at >= {TS} and run_at <= {TS} and ended_at <= {TS}"
+    in_period = (start, now, now)
 
     runs = read.rows(
         "select * from (select execution_id, bulk_sync_id, status, outcome, run_at, duration_s,"
         " regressed, record_count, row_number() over (partition by bulk_sync_id"
         " order by run_at desc, execution_id desc) as rn from {ds}.execution_durations"
-        f" where {{where}} and {period}) as t where rn <= {LAST_RUNS}"
+        f" where {{where}} and {period}) as t where rn <= {LAST_RUNS}",
+        *in_period,
     )
     runs.sort(key=lambda r: (r["bulk_sync_id"], r["run_at"], r["execution_id"]))
     schema_health = read.rows("select * from {ds}.schema_health where {where}")
@@ -95,7 +120,8 @@ def build_report(
             grid = read.rows(
                 'select bulk_sync_id, execution_id, "schema", status, schema_outcome, run_at,'
                 " record_count, status_message from {ds}.schema_outcomes where {where}"
-                f" and execution_id in ({', '.join(_literal(i) for i in ids)})"
+                f" and execution_id in ({_marks(ids)})",
+                *ids,
             )
             grid.sort(key=lambda r: (worst.index(r["bulk_sync_id"]), r["run_at"], r["schema"]))
 
@@ -115,8 +141,10 @@ def build_report(
         ),
         incidents=read.rows(
             "select * from {ds}.incidents where {where}"
-            f" and (state = 'open' or started_at between {ts} and {now_ts})"
-            " order by started_at desc"
+            f" and (state = 'open' or started_at between {TS} and {TS})"
+            " order by started_at desc",
+            start,
+            now,
         ),
         recovery=read.rows("select * from {ds}.recovery where {where} order by name"),
         stuck=read.rows(
@@ -124,8 +152,10 @@ def build_report(
         ),
         anomalies=read.rows(
             "select * from {ds}.volume_anomalies where {where}"
-            f" and is_anomaly and run_at between {ts} and {now_ts}"
-            " order by run_at desc, level, name"
+            f" and is_anomaly and run_at between {TS} and {TS}"
+            " order by run_at desc, level, name",
+            start,
+            now,
         ),
         daily=read.rows(
             "select day, sum(runs) as runs, sum(success_runs) as success,"
@@ -133,8 +163,8 @@ def build_report(
             " sum(canceled_runs) as canceled, sum(in_flight_runs) as in_flight,"
             " sum(records) as records, sum(runtime_s) as runtime_s"
             " from {ds}.daily_executions where {where}"
-            f" and day >= cast({_literal(start.date().isoformat())} as date)"
-            " group by day order by day"
+            " and day >= cast(%s as date) group by day order by day",
+            start.date().isoformat(),
         ),
         runs=runs,
         durations=read.rows(
@@ -145,7 +175,8 @@ def build_report(
             " sum(case when regressed then 1 else 0 end) as regressed_runs"
             " from {ds}.execution_durations where {where}"
             " and outcome in ('success', 'partial') and duration_s is not null"
-            f" and {period} group by bulk_sync_id order by bulk_sync_id"
+            f" and {period} group by bulk_sync_id order by bulk_sync_id",
+            *in_period,
         ),
         schema_grid=grid,
         worst_syncs=worst,

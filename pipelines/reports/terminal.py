@@ -1,7 +1,14 @@
-"""Plain-text rendering of a report: a digest first, then sync_health as a table."""
+"""Plain-text rendering of a report: a digest first, then sync_health as a table.
+
+Everything that reaches a terminal goes through ``printable``: names and messages come from
+the API, and a control character in one (an escape sequence, OSC 52 that writes the
+clipboard, a carriage return that overwrites a line) is shown, never obeyed.  Widths are
+screen columns (``display_width``): a CJK character takes two, a combining mark none.
+"""
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Callable
 
 from pipelines.reports.model import (
@@ -15,25 +22,65 @@ from pipelines.reports.model import (
 )
 
 ELLIPSIS = "…"
+# C0 controls, DEL and C1 controls, each shown as a visible escape (\x1b, \n, \x9b, ...);
+# also the bidirectional overrides, which reorder what a terminal shows
+_ESCAPES = {c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7F, 0xA0))}
+_ESCAPES.update({ord("\n"): "\\n", ord("\t"): "\\t", ord("\r"): "\\r"})
+_ESCAPES.update({c: f"\\u{c:04x}" for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))})
+
+
+def printable(text: object) -> str:
+    """``text`` with every C0/C1 control character (newline and tab too) and bidirectional
+    override as a visible escape: ESC becomes the four characters ``\\x1b``."""
+    return str(text).translate(_ESCAPES)
+
+
+def display_width(text: str) -> int:
+    """Screen columns: 2 for wide and fullwidth characters, 0 for combining marks."""
+    return sum(_char_width(c) for c in text)
+
+
+def _char_width(char: str) -> int:
+    if char.isascii():
+        return 1
+    if unicodedata.combining(char) or unicodedata.category(char) in ("Mn", "Me", "Cf"):
+        return 0
+    return 2 if unicodedata.east_asian_width(char) in ("W", "F") else 1
 
 
 def _fit(text: object, width: int) -> str:
-    """One line of ``text`` (whitespace collapsed) cut to ``width`` characters, marking the cut."""
-    return _cut(" ".join(str(text).split()), width)
+    """One line of ``text`` (made printable, whitespace collapsed) cut to ``width`` columns,
+    marking the cut."""
+    return _cut(" ".join(printable(text).split()), width)
 
 
 def _cut(line: str, width: int) -> str:
-    return line if len(line) <= width else line[: max(width - 1, 0)] + ELLIPSIS
+    if display_width(line) <= width:
+        return line
+    out, used = [], 0
+    for char in line:
+        used += _char_width(char)
+        if used > width - 1:
+            break
+        out.append(char)
+    return "".join(out) + ELLIPSIS
+
+
+def _pad(text: str, width: int, right: bool = False) -> str:
+    """``text`` padded with spaces to ``width`` columns (on the left when ``right``)."""
+    fill = " " * max(width - display_width(text), 0)
+    return fill + text if right else text + fill
 
 
 def _items(title: str, pairs: list[tuple[str, str]], width: int) -> list[str]:
     if not pairs:
         return []
-    label_width = min(max(len(label) for label, _ in pairs), max(width // 3, 10))
+    widest = max(display_width(printable(label)) for label, _ in pairs)
+    label_width = min(widest, max(width // 3, 10))
     lines = ["", title]
     for label, detail in pairs:
         lines.append(
-            _cut(f"  {_fit(label, label_width):<{label_width}}  {_fit(detail, width)}", width)
+            _cut(f"  {_pad(_fit(label, label_width), label_width)}  {_fit(detail, width)}", width)
         )
     return lines
 
@@ -59,22 +106,18 @@ _COLUMNS: tuple[tuple[str, int, Callable[[Row], str]], ...] = (
 
 
 def _align(text: str, width: int) -> str:
-    return f"{text:<{-width}}" if width < 0 else f"{text:>{width}}"
+    return _pad(text, abs(width), right=width > 0)
 
 
 def _table(rows: list[Row], width: int) -> list[str]:
     fixed = sum(abs(w) + 1 for _, w, _ in _COLUMNS)
     name_width = max(width - fixed, 8)
-    header = f"{'SYNC':<{name_width}}" + "".join(f" {_align(h, w)}" for h, w, _ in _COLUMNS)
+    header = _pad("SYNC", name_width) + "".join(f" {_align(h, w)}" for h, w, _ in _COLUMNS)
     lines = [_cut(header, width)]
     for row in rows:
         cells = "".join(f" {_align(_fit(cell(row), abs(w)), w)}" for _, w, cell in _COLUMNS)
-        lines.append(
-            _cut(
-                f"{_fit(row['name'] or row['bulk_sync_id'], name_width):<{name_width}}" + cells,
-                width,
-            )
-        )
+        name = _fit(row["name"] or row["bulk_sync_id"], name_width)
+        lines.append(_cut(_pad(name, name_width) + cells, width))
     return lines
 
 

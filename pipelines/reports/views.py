@@ -1,20 +1,21 @@
-"""Create the reporting views over the loaded Polytomic tables.
+"""The reporting views' SQL: the statements that create them, and the view set's version.
 
 The view definitions live in ``sql/`` as plain SQL: ``sql/common/<view>.sql`` holds text that
 runs unchanged on DuckDB and Postgres, and ``sql/<dialect>/<view>.sql`` overrides it for one
 dialect where the two differ.  ``{dataset}`` in the files is replaced by the dataset (schema)
-name.
+name.  Each file is one ``create or replace view``; ``refresh.create_views`` runs them.
 
-``view_statements`` returns, in order:
-
-1. ``ALTER TABLE ... ADD COLUMN IF NOT EXISTS`` for every column the views read that dlt may
-   not have created yet (dlt only creates a column once it has seen a non-null value, so e.g.
-   ``version``, ``deleted_at`` or ``_tombstone`` can be missing on a young dataset).  The
-   added columns are nullable and have the types dlt would give them, so later loads simply
-   fill them.
-2. ``DROP VIEW IF EXISTS`` for every view, dependents first.  No ``CASCADE``: a user's own
-   view on top of ours makes the refresh fail loudly on Postgres rather than vanish silently.
-3. ``CREATE VIEW`` for every view, dependencies first.
+- ``column_statements``: ``ALTER TABLE ... ADD COLUMN IF NOT EXISTS`` for every column the
+  views read that dlt may not have created yet (dlt only creates a column once it has seen a
+  non-null value, so e.g. ``version``, ``deleted_at`` or ``_tombstone`` can be missing on a
+  young dataset).  The added columns are nullable and have the types dlt would give them, so
+  later loads simply fill them.
+- ``view_statements``: one ``create or replace view`` per view, dependencies first.  A table
+  dlt has not created yet (no execution loaded so far) is read as an empty stand-in with the
+  same columns, so a new sync already shows as ``never_run``; the next refresh after the
+  table appears reads the table.
+- ``views_version``: a hash of the SQL text, recorded in the warehouse with the views, so
+  that a report can tell views of another version from its own.
 
 "Now" comes from one place, the ``report_clock`` view: ``current_timestamp`` by default, or a
 fixed instant when ``now`` is given (reproducible reports and tests).
@@ -22,8 +23,9 @@ fixed instant when ``now`` is given (reproducible reports and tests).
 
 from __future__ import annotations
 
+import hashlib
 import re
-from collections.abc import Callable
+from collections.abc import Collection
 from datetime import UTC, datetime
 from importlib import resources
 
@@ -86,13 +88,36 @@ OPTIONAL_COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
     ),
 }
 
+# The columns dlt always creates with a table: with OPTIONAL_COLUMNS, what a stand-in has.
+REQUIRED_COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
+    "bulk_syncs": (("id", _TEXT),),
+    "bulk_sync_executions": (("id", _TEXT), ("bulk_sync_id", _TEXT), ("status", _TEXT)),
+    "bulk_sync_executions__schemas": (
+        ("execution_id", _TEXT),
+        ("bulk_sync_id", _TEXT),
+        ("schema", _TEXT),
+        ("status", _TEXT),
+    ),
+}
+
 _JSON_TYPE = {"duckdb": "JSON", "postgres": "jsonb"}
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# A table the views read, with its alias when it has one (the longest name first).
+_TABLE_REF = re.compile(
+    r"\{dataset\}\.(bulk_sync_executions__schemas|bulk_sync_executions|bulk_syncs)\b"
+    r"(?:\s+as\s+(\w+))?"
+)
 
 
-def _check(dialect: str, dataset: str) -> None:
+def check(dialect: str, dataset: str) -> None:
+    """Refuse an unknown dialect, and a dataset name that is not a plain SQL identifier."""
     if dialect not in DIALECTS:
         raise ValueError(f"unsupported dialect {dialect!r}; expected one of {DIALECTS}")
+    check_dataset(dataset)
+
+
+def check_dataset(dataset: str) -> None:
+    """The dataset goes into SQL text: only a plain SQL identifier may."""
     if not _IDENTIFIER.fullmatch(dataset):
         raise ValueError(f"dataset name {dataset!r} is not a plain SQL identifier")
 
@@ -116,39 +141,61 @@ def _now_expr(now: datetime | None) -> str:
 
 def column_statements(dialect: str, dataset: str) -> list[str]:
     """``ALTER TABLE ... ADD COLUMN IF NOT EXISTS`` for the optional columns."""
-    _check(dialect, dataset)
-    statements = []
-    for table, columns in OPTIONAL_COLUMNS.items():
-        for column, kind in columns:
-            sql_type = _JSON_TYPE[dialect] if kind == _JSON else kind
-            statements.append(
-                f"alter table {dataset}.{table} add column if not exists {column} {sql_type}"
-            )
-    return statements
+    check(dialect, dataset)
+    return [
+        column_statement(dialect, dataset, table, column)
+        for table, columns in OPTIONAL_COLUMNS.items()
+        for column, _ in columns
+    ]
 
 
-def view_statements(dialect: str, dataset: str, *, now: datetime | None = None) -> list[str]:
-    """Every statement that creates or refreshes the views, in the order to run them."""
-    _check(dialect, dataset)
-    drops = [f"drop view if exists {dataset}.{name}" for name in reversed(VIEWS)]
-    creates = []
-    for name in VIEWS:
-        text = view_sql(name, dialect).replace("{dataset}", dataset)
-        creates.append(text.replace("{now_expr}", _now_expr(now)).strip().rstrip(";"))
-    return [*column_statements(dialect, dataset), *drops, *creates]
+def column_statement(dialect: str, dataset: str, table: str, column: str) -> str:
+    """``ALTER TABLE ... ADD COLUMN IF NOT EXISTS`` for one of the optional columns."""
+    sql_type = _sql_type(dict(OPTIONAL_COLUMNS[table])[column], dialect)
+    return f"alter table {dataset}.{table} add column if not exists {column} {sql_type}"
 
 
-def create_views(
-    execute: Callable[[str], object],
+def _sql_type(kind: str, dialect: str) -> str:
+    return _JSON_TYPE[dialect] if kind == _JSON else kind
+
+
+def _stand_in(table: str, dialect: str) -> str:
+    """An empty relation with the columns the views read from ``table``."""
+    columns = (*REQUIRED_COLUMNS[table], *OPTIONAL_COLUMNS[table])
+    cells = ", ".join(f'cast(null as {_sql_type(k, dialect)}) as "{c}"' for c, k in columns)
+    return f"(select {cells} where false)"
+
+
+def view_statements(
     dialect: str,
     dataset: str,
     *,
     now: datetime | None = None,
-) -> None:
-    """Run ``view_statements`` one by one through ``execute``.
+    missing: Collection[str] = (),
+) -> list[str]:
+    """One ``create or replace view`` per view, in ``VIEWS`` order (dependencies first).
 
-    Run it inside one transaction where the connection allows, so that readers never see the
-    views missing between the drop and the create.
+    ``missing`` names tables dlt has not created yet: the views read empty stand-ins.
     """
-    for statement in view_statements(dialect, dataset, now=now):
-        execute(statement)
+    check(dialect, dataset)
+
+    def table_ref(match: re.Match[str]) -> str:
+        table, alias = match.group(1), match.group(2)
+        if table not in missing:
+            return match.group(0)
+        return f"{_stand_in(table, dialect)} as {alias or table}"
+
+    creates = []
+    for name in VIEWS:
+        text = _TABLE_REF.sub(table_ref, view_sql(name, dialect)).replace("{dataset}", dataset)
+        creates.append(text.replace("{now_expr}", _now_expr(now)).strip().rstrip(";"))
+    return creates
+
+
+def views_version(dialect: str) -> str:
+    """A hash of the view set's SQL text for ``dialect`` (the clock and the dataset aside)."""
+    digest = hashlib.sha256(dialect.encode())
+    for name in VIEWS:
+        digest.update(f"\0{name}\0{view_sql(name, dialect)}".encode())
+    digest.update(repr((REQUIRED_COLUMNS, OPTIONAL_COLUMNS)).encode())
+    return digest.hexdigest()[:16]

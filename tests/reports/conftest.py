@@ -19,7 +19,8 @@ from typing import Any
 import duckdb
 import pytest
 
-from pipelines.reports.views import create_views
+from pipelines.reports.db import Db
+from pipelines.reports.refresh import create_views
 from tests.reports.history import History, build
 
 PG_DSN = {
@@ -56,9 +57,16 @@ TABLES = {
 @dataclass
 class Backend:
     dialect: str
-    execute: Callable[[str], object]
-    query: Callable[[str], list[dict[str, Any]]]
+    connection: Any  # the session's own DB-API connection (autocommit)
+    connect: Callable[[], Any]  # another connection to the same database
     insert: Callable[[str, list[dict[str, Any]]], None]
+
+    def execute(self, sql: str) -> None:
+        Db(self.connection, self.dialect).execute(sql)
+
+    def query(self, sql: str, *args: Any) -> list[dict[str, Any]]:
+        """Rows as dicts; ``%s`` marks a bind parameter on both databases."""
+        return Db(self.connection, self.dialect).dicts(sql, *args)
 
     def new_dataset(self, tables: dict[str, str] | None = None) -> str:
         dataset = f"reports_{uuid.uuid4().hex[:10]}"
@@ -81,7 +89,7 @@ class Backend:
         ):
             if rows:
                 self.insert(f"{dataset}.{table}", rows)
-        create_views(self.execute, self.dialect, dataset, now=history.now)
+        create_views(self.connection, self.dialect, dataset, now=history.now)
         return dataset
 
     @contextmanager
@@ -98,17 +106,17 @@ def _duckdb_backend() -> Iterator[Backend]:
     con = duckdb.connect(":memory:")
     con.execute("set TimeZone = 'UTC'")
 
-    def query(sql: str) -> list[dict[str, Any]]:
-        cur = con.execute(sql)
-        names = [d[0] for d in cur.description]
-        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+    def connect() -> Any:
+        other = con.cursor()  # a DuckDB cursor is another connection to the same database
+        other.execute("set TimeZone = 'UTC'")
+        return other
 
     def insert(table: str, rows: list[dict[str, Any]]) -> None:
         cols = list(rows[0])
         sql = f"insert into {table} ({', '.join(_q(c) for c in cols)}) values "
         con.executemany(sql + f"({', '.join('?' for _ in cols)})", [list(r.values()) for r in rows])
 
-    yield Backend("duckdb", con.execute, query, insert)
+    yield Backend("duckdb", con, connect, insert)
     con.close()
 
 
@@ -123,17 +131,19 @@ def _postgres_backend() -> Iterator[Backend]:
         if os.environ.get("CI") == "true":
             pytest.fail(f"{reason} (CI=true: Postgres tests must run)")
         pytest.skip(reason)
+
+    def connect() -> Any:
+        other = psycopg2.connect(**PG_DSN, connect_timeout=3)
+        other.autocommit = True
+        with other.cursor() as setup:
+            setup.execute("set TimeZone = 'UTC'")
+        opened.append(other)
+        return other
+
+    opened: list[Any] = []
     con.autocommit = True
     cur = con.cursor()
     cur.execute("set TimeZone = 'UTC'")
-
-    def execute(sql: str) -> None:
-        cur.execute(sql)
-
-    def query(sql: str) -> list[dict[str, Any]]:
-        cur.execute(sql)
-        names = [d[0] for d in cur.description]
-        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
     def insert(table: str, rows: list[dict[str, Any]]) -> None:
         cols = list(rows[0])
@@ -142,7 +152,9 @@ def _postgres_backend() -> Iterator[Backend]:
             sql + f"({', '.join('%s' for _ in cols)})", [list(r.values()) for r in rows]
         )
 
-    yield Backend("postgres", execute, query, insert)
+    yield Backend("postgres", con, connect, insert)
+    for other in opened:
+        other.close()
     con.close()
 
 
@@ -156,6 +168,12 @@ def _q(column: str) -> str:
 def backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
     factory = _duckdb_backend if request.param == "duckdb" else _postgres_backend
     yield from factory()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Backend]:
+    """The PostgreSQL backend alone, for what only Postgres has."""
+    yield from _postgres_backend()
 
 
 @dataclass

@@ -7,7 +7,8 @@ from importlib import resources
 
 import pytest
 
-from pipelines.reports.views import OPTIONAL_COLUMNS, VIEWS, create_views, view_statements
+from pipelines.reports.refresh import create_views
+from pipelines.reports.views import OPTIONAL_COLUMNS, VIEWS, column_statements, view_statements
 
 # Only the columns dlt is sure to create: everything in OPTIONAL_COLUMNS is missing.
 MINIMAL_TABLES = {
@@ -20,18 +21,16 @@ MINIMAL_TABLES = {
 
 @pytest.mark.parametrize("dialect", ["duckdb", "postgres"])
 def test_statements_are_ordered_and_filled_in(dialect):
-    statements = view_statements(dialect, "my_data")
-    alters = [s for s in statements if s.startswith("alter table")]
-    drops = [s for s in statements if s.startswith("drop view")]
-    creates = [s for s in statements if not s.startswith(("alter table", "drop view"))]
-    assert statements == alters + drops + creates
+    creates = view_statements(dialect, "my_data")
+    alters = column_statements(dialect, "my_data")
     assert len(alters) == sum(len(cols) for cols in OPTIONAL_COLUMNS.values())
-    assert drops == [f"drop view if exists my_data.{name}" for name in reversed(VIEWS)]
-    created = [s.split("create view my_data.", 1)[1].split()[0] for s in creates]
+    assert all(s.startswith("alter table my_data.") for s in alters)
+    created = [s.split("create or replace view my_data.", 1)[1].split()[0] for s in creates]
     assert created == list(VIEWS)
     for statement in creates:
         assert statement.startswith("--")  # each view states its definitions first
         assert "{" not in statement and "}" not in statement
+        assert "drop " not in statement.lower()
     json_type = "JSON" if dialect == "duckdb" else "jsonb"
     add = "alter table my_data.{} add column if not exists {}"
     assert add.format("bulk_syncs", "deleted_at timestamp with time zone") in alters
@@ -91,8 +90,8 @@ def test_missing_optional_columns_are_added(backend):
                 }
             ],
         )
-        create_views(backend.execute, backend.dialect, dataset)
-        create_views(backend.execute, backend.dialect, dataset)  # refreshing works too
+        create_views(backend.connection, backend.dialect, dataset)
+        create_views(backend.connection, backend.dialect, dataset)  # refreshing works too
         for name in VIEWS:
             backend.query(f"select * from {dataset}.{name}")
         (health,) = backend.query(f"select * from {dataset}.sync_health")
@@ -109,7 +108,7 @@ def test_missing_optional_columns_are_added(backend):
 def test_unpinned_clock_follows_the_database(backend):
     dataset = backend.new_dataset()
     try:
-        create_views(backend.execute, backend.dialect, dataset)
+        create_views(backend.connection, backend.dialect, dataset)
         (row,) = backend.query(f"select now_ts from {dataset}.report_clock")
         assert abs(row["now_ts"] - datetime.now(UTC)) < timedelta(minutes=1)
         assert backend.query(f"select * from {dataset}.sync_health") == []

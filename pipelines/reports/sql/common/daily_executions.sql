@@ -8,7 +8,7 @@
 --   canceled/in_flight split it by outcome (runs with an unknown status are in runs only).
 --   records / errors / warnings sum the executions' counts (null as 0).
 --   runtime_s sums durations of executions that finished (never-finished runs add nothing).
-create view {dataset}.daily_executions as
+create or replace view {dataset}.daily_executions as
 with clock as (
     select now_ts, cast(now_ts at time zone 'UTC' as date) as today
     from {dataset}.report_clock

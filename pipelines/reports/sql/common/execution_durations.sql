@@ -13,7 +13,7 @@
 --   not) against the unindexed base view is misplanned into a quadratic loop on Postgres.  So
 --   lag() collects the 4 previous same-weekday days into each day, they are unpivoted, and the
 --   median is the mean of the middle one or two by rank: exactly percentile_cont(0.5).
-create view {dataset}.execution_durations as
+create or replace view {dataset}.execution_durations as
 with daily as (
     select
         bulk_sync_id,

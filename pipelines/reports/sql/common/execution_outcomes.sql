@@ -19,7 +19,7 @@
 --                never finished are never counted as zero).  queue_s = started_at - created_at.
 --   Time zones: every difference subtracts the two instants as UTC timestamps, and days are
 --   UTC days, so no figure depends on the session's time zone (or its daylight saving).
-create view {dataset}.execution_outcomes as
+create or replace view {dataset}.execution_outcomes as
 with schema_counts as (
     select
         execution_id,

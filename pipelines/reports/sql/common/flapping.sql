@@ -3,7 +3,7 @@
 --   consecutive pairs whose outcomes differ (success -> partial is a flip too).
 --   flip_rate = flips / (terminal_runs - 1), null below 2 runs; flapping = flips >= 4.
 --   sequence spells the window oldest first: S = success, P = partial, F = failed.
-create view {dataset}.flapping as
+create or replace view {dataset}.flapping as
 with t as (
     select
         bulk_sync_id,

@@ -7,7 +7,7 @@
 --   ended_at   = ended_at of the recovering success (null while open);
 --   length_hours = (ended_at, or now for an open incident) - started_at, in hours.
 --   state = 'open' (no success yet) or 'resolved'.
-create view {dataset}.incidents as
+create or replace view {dataset}.incidents as
 with clock as (
     select now_ts from {dataset}.report_clock
 ),

@@ -5,7 +5,7 @@
 --   open_incident_age_hours = now - start of the open incident, if any.
 --   mtbi_hours (mean time between incidents) = mean gap between consecutive incident starts
 --   = (last start - first start) / (incidents - 1); null with fewer than 2 incidents.
-create view {dataset}.recovery as
+create or replace view {dataset}.recovery as
 select
     s.id as bulk_sync_id,
     s.name,

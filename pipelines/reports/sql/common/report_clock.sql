@@ -2,5 +2,5 @@
 --   now_ts = current_timestamp, unless views were created with a pinned clock
 --            (views.create_views(..., now=...)), which makes reports reproducible and lets
 --            tests build histories relative to a fixed instant.
-create view {dataset}.report_clock as
+create or replace view {dataset}.report_clock as
 select {now_expr} as now_ts

@@ -10,7 +10,7 @@
 --   chronic: among the schema's last 5 runs in executions that completed (execution outcome
 --   success or partial), the schema failed in 3 or more.  Failures inside executions that
 --   failed as a whole are not the schema's own problem and are left out of this window.
-create view {dataset}.schema_health as
+create or replace view {dataset}.schema_health as
 with clock as (
     select now_ts from {dataset}.report_clock
 ),

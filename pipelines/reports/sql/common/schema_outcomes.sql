@@ -6,7 +6,7 @@
 --   anything else -> unknown.  execution_outcome is the parent's outcome (execution_outcomes);
 --   run_at / run_day / execution_ended_at are the parent's run_at / run_day / ended_at, so
 --   schema runs are ordered, dated and windowed like executions.
-create view {dataset}.schema_outcomes as
+create or replace view {dataset}.schema_outcomes as
 select
     s.execution_id,
     e.bulk_sync_id,

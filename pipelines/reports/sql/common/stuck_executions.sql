@@ -8,7 +8,7 @@
 --   threshold_s = max(2 * median, median + 15 min) with that history (basis 'history'),
 --   else a fixed 6 hours (basis 'fixed', see the settings CTE).
 --   Only executions with running_s > threshold_s are listed.
-create view {dataset}.stuck_executions as
+create or replace view {dataset}.stuck_executions as
 with settings as (
     select cast(21600 as double precision) as fixed_threshold_s
 ),

@@ -21,7 +21,7 @@
 --     4 degraded  (latest terminal run partial)
 --     5 late      (lateness_ratio >= 1)
 --     6 healthy
-create view {dataset}.sync_health as
+create or replace view {dataset}.sync_health as
 with clock as (
     select now_ts from {dataset}.report_clock
 ),

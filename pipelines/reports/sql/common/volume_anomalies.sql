@@ -16,7 +16,7 @@
 --   not) on the run's position against this unindexed view is misplanned into a quadratic
 --   loop on Postgres.  So lag() collects the 8 previous values into each run's row, they are
 --   unpivoted into (run_key, x) pairs, and plain grouped percentile_cont gives the medians.
-create view {dataset}.volume_anomalies as
+create or replace view {dataset}.volume_anomalies as
 with runs as (
     select
         'execution' as level,
