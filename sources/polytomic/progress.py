@@ -42,6 +42,7 @@ class WalkMemory:
     pages: list[PageMark] = field(default_factory=list)
     rewinds: int = 0
     next_token: str | None = None  # where this run's next checkpoint continues
+    loaded: dict[str, datetime] = field(default_factory=dict)  # yielded to load by this run
     continued: set[str] = field(default_factory=set)
 
 

@@ -109,7 +109,7 @@ def verify(
 @dataclass
 class _Sync:
     sync_id: str
-    seen: dict[str, datetime]  # loaded by this run already
+    seen: dict[str, datetime]  # yielded to load by this run already
     suspects: dict[str, Any]  # from earlier runs: id -> [run, start]
     run_id: str
 

@@ -241,6 +241,8 @@ class SyncWalk:
         failed = self.hydrate(self.sync_id, missing) if missing else set()
         rows = [execution_row(r, self.sync_id) for r in records]
         for row in rows:
+            self.memory.loaded[row["id"]] = row[UPDATED]
+        for row in rows:
             if row["id"] in failed:
                 # Its schema rows stay as they are until a detail request answers.
                 row["schemas"] = None
