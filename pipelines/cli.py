@@ -1,21 +1,29 @@
-"""`polytomic-etl`: run, backfill, report, demo, sandbox, check.
+"""`polytomic-etl`: run, backfill, report, views, demo, sandbox, check.
 
 Exit codes: 0 ok; 1 the run failed (API, load, warehouse); 2 config, auth or usage error;
-3 another run holds the lock.
+3 another run holds the lock; 5 interrupted (SIGTERM or Ctrl-C): the run stopped at a load
+boundary and the next run continues from there.
+
+Files the tool writes are private to its user (umask 077: directories 0700, files 0600).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
+import signal
 import sys
+import threading
+from collections.abc import Iterator
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_LOCKED = 0, 1, 2, 3
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_LOCKED, EXIT_INTERRUPTED = 0, 1, 2, 3, 5
 log = logging.getLogger("polytomic_etl")
 
 
@@ -82,6 +90,12 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--since", help="narrow the period (UTC date or datetime)")
     report.add_argument("--sync", metavar="NAME", help="focus on one sync (name or id)")
 
+    sub.add_parser(
+        "views",
+        parents=[common],
+        help="create or refresh the reporting views (run does it after each load)",
+    )
+
     sub.add_parser("check", parents=[common], help="test connectivity and auth; load nothing")
 
     demo = sub.add_parser("demo", help="sandbox -> DuckDB -> report, with no configuration")
@@ -117,6 +131,8 @@ def _configure(args: argparse.Namespace) -> None:
     quiet = getattr(args, "quiet", False) and not verbose
     ours.setLevel(logging.INFO if verbose else logging.ERROR if quiet else logging.WARNING)
     os.environ.setdefault("RUNTIME__LOG_LEVEL", "INFO" if verbose else "ERROR")
+    # dlt's anonymous telemetry would send requests off this machine (through any proxy).
+    os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
 
 
 class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
@@ -131,9 +147,61 @@ class UsageError(Exception):
     exit_code = EXIT_USAGE
 
 
+class StopRequest(threading.Event):
+    """Set by the first SIGTERM or SIGINT of a `run` or `backfill`.
+
+    The runner stops at the next load boundary and the API client sends no new request, so a
+    walk in progress ends within one request. A second signal stops the process at once (the
+    next run recovers from that too).
+    """
+
+    signal_name: str = ""
+
+
+STOP = StopRequest()
+LOADING_COMMANDS = ("run", "backfill")
+
+
+def _on_signal(signum: int, frame: FrameType | None) -> None:
+    if STOP.is_set():
+        signal.signal(signum, signal.SIG_DFL)
+        if signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        os.kill(os.getpid(), signum)
+        return
+    STOP.signal_name = signal.Signals(signum).name
+    STOP.set()
+
+
+@contextlib.contextmanager
+def _graceful_stop(command: str) -> Iterator[None]:
+    """SIGTERM and SIGINT end a load command at a load boundary, with exit 5."""
+    STOP.clear()
+    if command not in LOADING_COMMANDS or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    # dlt's own handlers (normalize, load) would take the signal and then forget it.
+    os.environ.setdefault("RUNTIME__INTERCEPT_SIGNALS", "false")
+    previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    umask = os.umask(0o077)  # state, load packages, traces, lock: 0700 directories, 0600 files
+    try:
+        with _graceful_stop(args.command):
+            return _main(args)
+    finally:
+        os.umask(umask)
+
+
+def _main(args: argparse.Namespace) -> int:
     try:
         _configure(args)
         from pipelines import commands
@@ -141,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
         return commands.dispatch(args)
     except KeyboardInterrupt:
         print("polytomic-etl: interrupted", file=sys.stderr)
-        return EXIT_FAILED
+        return EXIT_INTERRUPTED
     except Exception as exc:  # every failure ends as one clear line
         code = getattr(exc, "exit_code", EXIT_FAILED)
         summary = getattr(exc, "summary", None)

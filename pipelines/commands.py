@@ -10,9 +10,10 @@ from typing import Any
 import dlt
 
 from pipelines.cli import EXIT_OK, UsageError, emit
+from pipelines.reporting import parse_when
+from pipelines.reports.terminal import printable
 from pipelines.runner import RunContext, Target, run
 from sources.polytomic import parse_shard, polytomic_source, select_syncs
-from sources.polytomic.records import parse_ts
 
 STATE_PATH = ("sources", "polytomic", "resources", "bulk_sync_executions")
 TABLES = ("bulk_sync_executions__schemas", "bulk_sync_executions")
@@ -24,6 +25,7 @@ def dispatch(args: argparse.Namespace) -> int:
         "backfill": cmd_backfill,
         "check": cmd_check,
         "report": cmd_report,
+        "views": cmd_views,
         "demo": cmd_demo,
         "sandbox": cmd_sandbox,
     }[args.command]
@@ -64,7 +66,7 @@ def cmd_backfill(args: argparse.Namespace) -> int:
         return _full_reload(args, target)
     if not args.since:
         raise UsageError("backfill needs --since DATE (or --full)")
-    since, until = parse_ts(_as_ts(args.since)), parse_ts(_as_ts(args.until))
+    since, until = parse_when(args.since), parse_when(args.until)
     if since is None or (args.until and until is None):
         raise UsageError("--since/--until must be UTC dates or datetimes, e.g. 2025-01-01")
     if until is not None and until <= since:
@@ -73,12 +75,6 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     summary = run(target, {**_selection(args), **window}, mode="backfill", after_load=refresh_views)
     emit(args, summary)
     return EXIT_OK
-
-
-def _as_ts(value: str | None) -> str | None:
-    if value and "T" not in value and " " not in value:
-        return f"{value}T00:00:00+00:00"
-    return value
 
 
 def _full_reload(args: argparse.Namespace, target: Target) -> int:
@@ -181,12 +177,14 @@ def cmd_check(args: argparse.Namespace) -> int:
         return EXIT_OK
     if not args.quiet:
         print(
-            f"ok: {client.base_url} answered with API version {client.served_version}; "
-            f"{len(syncs)} bulk sync(s) visible"
+            printable(
+                f"ok: {client.base_url} answered with API version {client.served_version}; "
+                f"{len(syncs)} bulk sync(s) visible"
+            )
         )
-        for sync in syncs:
+        for sync in syncs:  # names come from the API: escape codes are shown, not obeyed
             state = "active" if sync.get("active") else "paused"
-            print(f"  {sync.get('id')}  {state:<6}  {sync.get('name')}")
+            print(printable(f"  {sync.get('id')}  {state:<6}  {sync.get('name')}"))
     return EXIT_OK
 
 
@@ -194,6 +192,12 @@ def cmd_report(args: argparse.Namespace) -> int:
     from pipelines.reporting import report
 
     return report(args, target_of(args))
+
+
+def cmd_views(args: argparse.Namespace) -> int:
+    from pipelines.reporting import views
+
+    return views(args, target_of(args))
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

@@ -7,9 +7,11 @@ the load in flight.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
+import stat
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -17,13 +19,17 @@ from pathlib import Path
 from typing import Any
 
 import dlt
+from dlt.common.destination import Destination
+from dlt.common.normalizers.naming.snake_case import NamingConvention
 from dlt.common.pipeline import get_dlt_pipelines_dir
 from dlt.pipeline.exceptions import PipelineStepFailed
 
+from pipelines.cli import EXIT_INTERRUPTED, STOP
 from pipelines.lock import PipelineLock
 from pipelines.warehouse import LoadedRows, mark_deleted
-from sources.polytomic import RunContext, polytomic_source
-from sources.polytomic.errors import PolytomicError
+from pipelines.warehouse_lock import RunLock, load_checkpoint
+from sources.polytomic import RunContext, polytomic_source, settings
+from sources.polytomic.errors import ConfigError, PolytomicError
 
 log = logging.getLogger("polytomic_etl")
 
@@ -63,6 +69,11 @@ class Target:
             self.duckdb_path = str(Path(self.duckdb_path).expanduser().resolve())
         elif self.destination == "duckdb":
             self.duckdb_path = str(Path("polytomic.duckdb").resolve())
+        stored = normalized_dataset(self.destination, self.dataset)
+        if stored != self.dataset:
+            # dlt stores the dataset under its normalised name; every reader must use it.
+            log.warning("dataset %r is stored as %r", self.dataset, stored)
+            self.dataset = stored
 
     def identity(self) -> str:
         """What makes two targets different: destination, its location, dataset and shard."""
@@ -78,17 +89,26 @@ class Target:
         if self.pipeline_name:
             return self.pipeline_name
         digest = hashlib.sha256(self.identity().encode()).hexdigest()[:10]
-        shard = f"_shard{self.shard.replace('/', 'of')}" if self.shard else ""
+        shard = f"_{self._shard_tag}" if self.shard else ""
         return f"polytomic_etl_{self.destination}_{self.dataset}{shard}_{digest}"
+
+    @property
+    def _shard_tag(self) -> str:
+        return f"shard{(self.shard or '').replace('/', 'of')}"
 
     @property
     def working_root(self) -> Path:
         return Path(self.pipelines_dir or get_dlt_pipelines_dir())
 
     def pipeline(self) -> dlt.Pipeline:
-        destination: Any = self.destination
+        # Each shard merges through a staging dataset of its own: a shared one is truncated
+        # by every load, so concurrent shards would empty each other's rows mid-merge.
+        layout = {"staging_dataset_name_layout": f"%s_staging_{self._shard_tag}"}
+        options = layout if self.shard else {}
         if self.destination == "duckdb":
-            destination = dlt.destinations.duckdb(self.duckdb_path)
+            destination: Any = dlt.destinations.duckdb(self.duckdb_path, **options)
+        else:
+            destination = Destination.from_reference(self.destination, **options)
         return dlt.pipeline(
             pipeline_name=self.name,
             destination=destination,
@@ -97,12 +117,30 @@ class Target:
             progress=self.progress or _NO_PROGRESS,
         )
 
-    def lock(self) -> PipelineLock:
-        return PipelineLock(self.working_root / f"{self.name}.lock")
+    def lock(self) -> contextlib.ExitStack:
+        """The lock file beside the working directory, then the warehouse's run lock."""
+        stack = contextlib.ExitStack()
+        try:
+            stack.enter_context(PipelineLock(self.working_root / f"{self.name}.lock"))
+            stack.enter_context(RunLock(self.pipeline(), self.identity()))
+        except BaseException:
+            stack.close()
+            raise
+        return stack
 
     @property
     def file_format(self) -> Any:
         return FILE_FORMATS.get(self.destination)
+
+
+def normalized_dataset(destination: str, dataset: str) -> str:
+    """The name dlt gives the dataset on this destination (case, characters, length)."""
+    try:
+        caps = Destination.from_reference(destination).capabilities()
+    except Exception:  # an unknown destination fails later, with dlt's own message
+        return dataset
+    naming = NamingConvention(max_length=caps.max_identifier_length)
+    return naming.normalize_table_identifier(dataset)
 
 
 # dlt's progress collectors (log, tqdm, enlighten, alive_progress) are opt-in via --progress.
@@ -174,9 +212,15 @@ def run(
     before_load: Callable[[dlt.Pipeline, RunContext], None] | None = None,
     after_load: Callable[[dlt.Pipeline], None] | None = None,
 ) -> Summary:
-    """One locked run: finish pending packages, then load checkpoints until caught up."""
+    """One locked run: finish pending packages, then load checkpoints until caught up.
+
+    A SIGTERM or Ctrl-C (the CLI's `STOP`) ends it at the next load boundary with exit 5: a
+    load in progress completes; a walk in progress sends no new request and its checkpoint is
+    dropped (state stays with the last load), so the next run continues from there.
+    """
     started = time.monotonic()
     summary = Summary(mode=mode)
+    keep = keep_load_packages()
     with target.lock():
         pipeline = target.pipeline()
         context = RunContext(warehouse=LoadedRows(pipeline))
@@ -185,12 +229,18 @@ def run(
             if before_load:
                 before_load(pipeline, context)
             while True:
+                if (stop := _interrupted(summary)) is not None:
+                    raise stop
                 source = polytomic_source(context=context, **(source_args or {}))
-                pipeline.run(source, loader_file_format=target.file_format)
+                if context.client is not None:
+                    context.client.cancel = STOP
+                load_checkpoint(pipeline, source, target.file_format)
                 summary.loads += 1
                 deleted = [i for ids in context.deleted.values() for i in ids]
                 context.deleted.clear()
                 mark_deleted(pipeline, deleted)
+                if (stop := _interrupted(summary)) is not None:
+                    raise stop
                 if context.fatal is not None:
                     raise context.fatal
                 if not context.pending:
@@ -198,11 +248,12 @@ def run(
             if after_load:
                 after_load(pipeline)
         except PipelineStepFailed as exc:
-            raise _unwrap(exc, summary) from exc
+            raise (_interrupted(summary) or _unwrap(exc, summary)) from exc
         finally:
             summary.seconds = time.monotonic() - started
             summary.syncs = len(context.memory)
             context.warehouse.close()
+            tidy(pipeline, target.working_root / target.name, keep)
             for name in ("executions", "schema_rows", "skipped"):
                 setattr(summary, name, context.counts[name])
             summary.failed_syncs = sorted(context.failed)
@@ -212,6 +263,58 @@ def run(
         names = ", ".join(sorted(context.failed))
         raise RunFailed(f"{len(context.failed)} sync(s) failed: {names}", summary)
     return summary
+
+
+def _interrupted(summary: Summary) -> RunFailed | None:
+    """At a load boundary: the exit-5 error when SIGTERM or Ctrl-C asked the run to stop."""
+    if not STOP.is_set():
+        return None
+    where = f"after load {summary.loads}" if summary.loads else "before its first load"
+    return RunFailed(
+        f"interrupted by {STOP.signal_name or 'a stop request'}: stopped {where}; "
+        "the next run continues from there",
+        summary,
+        exit_code=EXIT_INTERRUPTED,
+    )
+
+
+def keep_load_packages() -> int:
+    """`[polytomic_etl] keep_load_packages` (env `POLYTOMIC_ETL__KEEP_LOAD_PACKAGES`)."""
+    try:
+        value = dlt.config.get("polytomic_etl.keep_load_packages", int)
+    except Exception:
+        value = -1
+    if value is None:
+        return settings.DEFAULT_KEEP_LOAD_PACKAGES
+    if value < 0:
+        raise ConfigError("polytomic_etl.keep_load_packages must be a whole number >= 0")
+    return value
+
+
+def tidy(pipeline: dlt.Pipeline, working_dir: Path, keep: int) -> None:
+    """Completed load packages but the newest `keep` go; what stays is private to its user.
+
+    dlt keeps every finished package under `load/loaded` (about 100 KB per idle run). A failure
+    here never hides the run's own outcome: it is logged.
+    """
+    try:
+        storage = pipeline._get_load_storage()
+        loaded = list(pipeline.list_completed_load_packages())  # oldest first
+        for load_id in loaded[: max(0, len(loaded) - keep)]:
+            storage.delete_loaded_package(load_id)
+        make_private(working_dir)
+    except Exception as exc:
+        log.warning("could not tidy the working directory %s: %s", working_dir, exc)
+
+
+def make_private(path: Path) -> None:
+    """Directories 0700 and files 0600, also those an older version left readable to others."""
+    if not path.is_dir():
+        return
+    for item in [path, *path.rglob("*")]:
+        mode = item.lstat().st_mode
+        if not stat.S_ISLNK(mode) and stat.S_IMODE(mode) & 0o077:
+            item.chmod(stat.S_IMODE(mode) & 0o700)
 
 
 def _unwrap(exc: PipelineStepFailed, summary: Summary) -> Exception:

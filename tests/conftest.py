@@ -9,6 +9,7 @@ import contextlib
 import io
 import json
 import os
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -21,6 +22,7 @@ import pytest
 from pipelines.sandbox import Sandbox
 
 PINNED_NOW = datetime(2026, 11, 1, 12, 0, 0, tzinfo=UTC)
+POSTGRES_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 
 
 def ts(value: Any) -> datetime | None:
@@ -189,3 +191,25 @@ def make_etl(tmp_path: Path) -> Any:
         )
 
     return make
+
+
+@pytest.fixture
+def postgres_dataset() -> Iterator[str]:
+    """A fresh dataset name in the local Postgres; dropped afterwards.
+
+    Skips when no Postgres answers at 127.0.0.1:5432, except in CI (CI=true), where a
+    missing server is a failure.
+    """
+    try:
+        import psycopg2
+
+        psycopg2.connect(POSTGRES_DSN, connect_timeout=3).close()
+    except Exception as exc:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"CI=true but no Postgres at {POSTGRES_DSN}: {exc}")
+        pytest.skip(f"no Postgres answering at {POSTGRES_DSN} (trust auth, db test): {exc}")
+    dataset = f"rel_{uuid.uuid4().hex[:10]}"
+    yield dataset
+    with psycopg2.connect(POSTGRES_DSN) as con, con.cursor() as cur:
+        for schema in (dataset, f"{dataset}_staging"):
+            cur.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")

@@ -31,6 +31,7 @@ FAULT_KINDS: tuple[str, ...] = (
     "hang",
     "body",
     "latency",
+    "trickle",
 )
 REQUEST_KINDS: tuple[str, ...] = (
     "list_syncs",
@@ -50,7 +51,9 @@ class Fault:
             (JSON ApiError bodies), ``502_html`` (an HTML body), ``reset`` (the connection is
             closed with a TCP RST, no response), ``hang`` (no answer until the server stops,
             or for ``delay`` seconds if given, then the connection is closed), ``body`` (send
-            ``body`` verbatim with ``status``), ``latency`` (sleep ``delay`` s, then answer).
+            ``body`` verbatim with ``status``), ``latency`` (sleep ``delay`` s, then answer),
+            ``trickle`` (the real answer, its head at once and then its body one byte every
+            ``delay`` s, default 0.5 s, until done, the client leaves or the server stops).
         times: how many times it fires (``None`` = unbounded).
         kind_filter: only requests of this kind (``list_executions`` ...).
         sync_id: only requests about this sync.
@@ -62,7 +65,8 @@ class Fault:
         retry_after: seconds in the 429's ``Retry-After`` header.
         body: raw body for ``body`` faults: ``bytes``/``str`` verbatim, anything else as JSON.
         status: HTTP status for ``body`` faults.
-        delay: seconds for ``latency`` (default 1 s) and the optional cap for ``hang``.
+        delay: seconds for ``latency`` (default 1 s), between bytes for ``trickle`` (default
+            0.5 s), and the optional cap for ``hang``.
         headers: extra response headers for ``body`` faults.
     """
 

@@ -85,7 +85,8 @@ class SandboxHandler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         """Silence the default stderr access log."""
 
-    def send(self, response: Response, version: str) -> None:
+    def send(self, response: Response, version: str, trickle: float | None = None) -> None:
+        """Write the response in one go, or its body one byte every ``trickle`` seconds."""
         try:
             phrase = HTTPStatus(response.status).phrase
         except ValueError:
@@ -105,7 +106,22 @@ class SandboxHandler(BaseHTTPRequestHandler):
         elif self.request_version == "HTTP/1.0":
             lines.append("Connection: keep-alive")
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1", "replace")
+        if trickle is not None and self.command != "HEAD":
+            self.trickle(head, response.body, trickle)
+            return
         self.wfile.write(head if self.command == "HEAD" else head + response.body)
+
+    def trickle(self, head: bytes, body: bytes, seconds: float) -> None:
+        """The head at once, then one byte per ``seconds``; stops when the client leaves."""
+        try:
+            self.wfile.write(head)
+            for index in range(len(body)):
+                if self.server.stopping.wait(seconds):
+                    self.close_connection = True
+                    return
+                self.wfile.write(body[index : index + 1])
+        except OSError:  # the client gave up: the line is gone
+            self.close_connection = True
 
     def date_value(self) -> str | None:
         """RFC 7231 ``Date`` from the sandbox clock plus ``date_offset_seconds``."""
@@ -169,7 +185,7 @@ def serve(handler: SandboxHandler) -> None:
         if faulted is None:
             record.status = 0
             return
-        if fault.kind != "latency":
+        if fault.kind not in ("latency", "trickle"):
             record.status = faulted.status
             handler.send(faulted, echo)
             return
@@ -178,7 +194,10 @@ def serve(handler: SandboxHandler) -> None:
     else:
         response = sb._api.handle(handler.command, path, params, options)
     record.status = response.status
-    handler.send(response, echo)
+    trickle = None
+    if fault is not None and fault.kind == "trickle":
+        trickle = 0.5 if fault.delay is None else fault.delay
+    handler.send(response, echo, trickle)
 
 
 def _apply_fault(handler: SandboxHandler, fault: Fault, retry_after: bool) -> Response | None:
@@ -193,6 +212,8 @@ def _apply_fault(handler: SandboxHandler, fault: Fault, retry_after: bool) -> Re
     if kind == "latency":
         time.sleep(1.0 if fault.delay is None else fault.delay)
         return Response(200, b"")
+    if kind == "trickle":
+        return Response(200, b"")  # the real answer follows, sent slowly
     if kind == "429":
         response = api_error(429, "rate limit exceeded", "rate_limited")
         if retry_after:

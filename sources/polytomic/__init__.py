@@ -113,7 +113,8 @@ def polytomic_source(
         concurrency: Syncs walked at once.
         hydration_concurrency: Execution detail requests at once, when list items lack `schemas`.
         initial_since: Skip executions updated before this date on the first load.
-        timeout_seconds: Connect and read timeout per request; timeouts are retried.
+        timeout_seconds: Total deadline of one request attempt, body included; timeouts
+            are retried.
         max_attempts: Attempts per request (429, 5xx, resets and timeouts are retried).
         backoff_factor: Exponential backoff multiplier between attempts.
         max_retry_after_seconds: Longest `Retry-After` we sleep; longer stops the run.
@@ -253,7 +254,8 @@ def polytomic_source(
                 state.setdefault("verify", {}),
                 verify_pages_per_run,
                 ctx.warehouse,
-                lambda sync_id: ctx.walk_memory(sync_id).seen,
+                # Rows this run loaded; rows it only saw are compared with the warehouse.
+                lambda sync_id: ctx.walk_memory(sync_id).loaded,
                 ctx.run_id,
                 lambda sync_id: (states.get(sync_id) or {}).get("suspects") or {},
             )

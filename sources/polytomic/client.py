@@ -1,8 +1,11 @@
 """HTTP client for the Polytomic REST API: auth, version header, retries, pagination.
 
 Retries come from dlt's requests helper (429, 5xx, resets, timeouts; `Retry-After` honoured).
-On top of it sit a shared rate gate, so one 429 slows every thread, and a cap on how long a
-`Retry-After` may ask us to sleep.
+On top of it sit a shared rate gate, so one 429 slows every thread, a cap on how long a
+`Retry-After` may ask us to sleep, a deadline per attempt (`timeout_seconds` from sending the
+request to the body's last byte, not per socket read), and a cancel event that ends waits and
+back-off sleeps at once. The credential only travels encrypted or to loopback: plain http goes
+direct (no proxy from the environment), and redirects are followed only within the origin.
 """
 
 from __future__ import annotations
@@ -19,11 +22,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urljoin, urlsplit
 
 import orjson
+import urllib3.exceptions as u3
 from dlt.sources.helpers.requests import Client
-from requests import RequestException, Response
+from requests import PreparedRequest, RequestException, Response, exceptions
+from requests.adapters import HTTPAdapter
 
 from . import settings
 from .errors import (
@@ -67,15 +72,106 @@ def check_base_url(base_url: str) -> str:
     parts = urlsplit(base_url.strip())
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(f"base_url must be an http(s) URL, got {base_url!r}")
-    if parts.scheme == "http":
-        host = parts.hostname
-        try:
-            loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
-        except ValueError:
-            loopback = False
-        if not loopback:
-            raise ConfigError(f"refusing plain-http base_url {base_url!r}: use https")
+    if parts.scheme == "http" and not _loopback(parts.hostname):
+        raise ConfigError(f"refusing plain-http base_url {base_url!r}: use https")
     return base_url.rstrip("/")
+
+
+def _loopback(host: str | None) -> bool:
+    try:
+        return host == "localhost" or ipaddress.ip_address(host or "").is_loopback
+    except ValueError:
+        return False
+
+
+class Cancelled(RateLimitTooLong):
+    """The run was asked to stop (SIGTERM, Ctrl-C): no new request goes out, no wait goes on.
+
+    A `RateLimitTooLong` so that every caller treats it as the end of the run, never as the
+    failure of one sync or one execution.
+    """
+
+    exit_code = 5
+
+
+MAX_REDIRECTS = 5
+_READ_CHUNK = 256 * 1024
+
+
+class DeadlineAdapter(HTTPAdapter):
+    """A deadline for a whole attempt: from sending the request to the body's last byte.
+
+    `requests` applies its timeout to each socket read, so a server sending one byte every
+    half second never times out. The body is read here in chunks, each read given at most the
+    time left; past the deadline the attempt ends with `ReadTimeout`, which dlt's retry
+    treats like any other timeout.
+    """
+
+    def __init__(self, deadline: float, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.deadline = deadline
+
+    def send(  # type: ignore[override]
+        self, request: PreparedRequest, stream: bool = False, **kwargs: Any
+    ) -> Response:
+        ends = time.monotonic() + self.deadline
+        response = super().send(request, stream=True, **kwargs)
+        if stream:
+            return response
+        try:
+            response._content = self._read(response, ends)
+        except BaseException:
+            response.close()
+            raise
+        response._content_consumed = True
+        return response
+
+    def _read(self, response: Response, ends: float) -> bytes:
+        raw, chunks = response.raw, []
+        late = exceptions.ReadTimeout(
+            f"no complete answer within {self.deadline:g}s (timeout_seconds)",
+            request=response.request,
+        )
+        while True:
+            left = ends - time.monotonic()
+            if left <= 0:
+                raise late
+            sock = getattr(getattr(raw, "connection", None), "sock", None)
+            if sock is not None:
+                sock.settimeout(left)  # urllib3 resets it for the connection's next request
+            try:
+                chunk = raw.read1(_READ_CHUNK, decode_content=True)
+            except u3.ReadTimeoutError:  # the rest maps as requests' own iter_content does
+                raise late from None
+            except u3.ProtocolError as exc:
+                raise exceptions.ChunkedEncodingError(exc) from None
+            except u3.DecodeError as exc:
+                raise exceptions.ContentDecodingError(exc) from None
+            except u3.SSLError as exc:
+                raise exceptions.SSLError(exc) from None
+            if not chunk:
+                return b"".join(chunks)
+            chunks.append(chunk)
+
+
+class _Http(Client):
+    """dlt's retrying client with a deadline per attempt and back-off that `cancel` ends."""
+
+    def __init__(self, deadline: float, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._adapter = DeadlineAdapter(deadline, pool_maxsize=50)
+        self.cancel = threading.Event()
+
+    def _make_session(self) -> Any:
+        session = super()._make_session()
+        retrying = getattr(session.send, "retry", None)  # tenacity's `Retrying` of this session
+        if retrying is not None:
+            retrying.sleep = self.sleep
+        return session
+
+    def sleep(self, seconds: float) -> None:
+        if self.cancel.wait(seconds):
+            raise Cancelled("the run was interrupted")
 
 
 class RateGate:
@@ -100,11 +196,11 @@ class RateGate:
                 self._until = max(self._until, time.monotonic() + (wait or 1.0))
         return response
 
-    def wait(self) -> None:
+    def wait(self, cancel: threading.Event | None = None) -> None:
         with self._lock:
             delay = self._until - time.monotonic()
-        if delay > 0:
-            time.sleep(delay)
+        if delay > 0 and (cancel or threading.Event()).wait(delay):
+            raise Cancelled("the run was interrupted")
 
 
 def _retry_after_seconds(value: str | None) -> float | None:
@@ -174,19 +270,34 @@ class PolytomicClient:
             "Accept": "application/json",
             "User-Agent": "polytomic-etl",
         }
-        self._http = Client(
+        hooks = {"response": [self.gate.on_response]}
+        session: dict[str, Any] = {"headers": headers, "hooks": hooks}
+        if urlsplit(self.base_url).scheme == "http":
+            # Loopback only (checked above): never through HTTP_PROXY, which would see the key.
+            session["trust_env"] = False
+        self._http = _Http(
+            timeout,
             request_timeout=timeout,
             raise_for_status=False,
             request_max_attempts=max_attempts,
             request_backoff_factor=backoff_factor,
             request_max_retry_delay=max_retry_after,
-            session_attrs={"headers": headers, "hooks": {"response": [self.gate.on_response]}},
+            session_attrs=session,
         )
         self.requests: Counter[str] = Counter()
         self.served_version: str | None = None
         self.max_empty_pages = settings.DEFAULT_MAX_EMPTY_PAGES
         self._count_lock = threading.Lock()
         self._server_clock: tuple[datetime, float] | None = None
+
+    @property
+    def cancel(self) -> threading.Event:
+        """Once set, no request is sent and every wait or back-off ends with `Cancelled`."""
+        return self._http.cancel
+
+    @cancel.setter
+    def cancel(self, event: threading.Event) -> None:
+        self._http.cancel = event
 
     def present(self) -> datetime:
         """The earlier of the local clock and the server's (its last `Date` header, aged).
@@ -217,11 +328,13 @@ class PolytomicClient:
 
     def get(self, path: str, params: dict[str, Any] | None = None, kind: str = "other") -> Any:
         """GET a JSON body; raise a typed, redacted error for anything but 200."""
+        if self.cancel.is_set():
+            raise Cancelled("the run was interrupted")
         with self._count_lock:
             self.requests[kind] += 1
-        self.gate.wait()
+        self.gate.wait(self.cancel)
         try:
-            response = self._http.get(self.base_url + path, params=params)
+            response = self._fetch(path, params)
         except RequestException as exc:  # resets and timeouts left after dlt's retries
             detail = redact(f"{type(exc).__name__}: {exc}", self._secrets)
             raise ApiError(f"GET {path}: {detail}") from None
@@ -239,6 +352,17 @@ class PolytomicClient:
             raise MalformedResponse(
                 f"GET {path}: HTTP 200 but the body is not JSON: {self._snippet(response)}"
             ) from None
+
+    def _fetch(self, path: str, params: dict[str, Any] | None) -> Response:
+        """GET, following redirects only within the base URL's origin (same host and port)."""
+        url = self.base_url + path
+        for _ in range(MAX_REDIRECTS + 1):
+            response = self._http.get(url, params=params, allow_redirects=False)
+            if not response.is_redirect:
+                return response
+            url, params = urljoin(url, response.headers["Location"]), None
+            _check_redirect(path, urlsplit(self.base_url), urlsplit(url))
+        raise ApiError(f"GET {path}: more than {MAX_REDIRECTS} redirects")
 
     def _snippet(self, response: Response) -> str:
         return redact(response.text or "", self._secrets)
@@ -318,6 +442,29 @@ class PolytomicClient:
         if not isinstance(data, dict):
             raise MalformedResponse(f"GET {path}: `data` is not an object")
         return data
+
+
+def _check_redirect(path: str, base: SplitResult, target: SplitResult) -> None:
+    """The credential goes only where base_url points: same host and port, never plain http
+    off loopback. Anything else is refused, so no header is ever sent across hosts."""
+    try:
+        port = target.port
+    except ValueError:
+        port = -1  # an unparsable port is never the base URL's
+    where = f"{target.scheme}://{target.hostname}" + (f":{port}" if port else "")
+    if target.scheme not in ("http", "https") or (
+        target.scheme == "http" and not _loopback(target.hostname)
+    ):
+        raise ConfigError(f"GET {path}: refusing a redirect to {where}: not https")
+    ports = {"http": 80, "https": 443}
+    if (target.hostname, port or ports[target.scheme]) != (
+        base.hostname,
+        base.port or ports[base.scheme],
+    ):
+        raise ConfigError(
+            f"GET {path}: the server redirects to another host ({where}); the credentials are "
+            "not sent there: point base_url at it"
+        )
 
 
 def _error_message(response: Response) -> str | None:

@@ -132,8 +132,19 @@ def rejected_row(record: Any, sync_id: str, reason: str) -> dict[str, Any]:
     }
 
 
+def without_nul(value: Any) -> Any:
+    """NUL becomes U+FFFD in every string, nested ones too (see `tables._without_nul`)."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd") if "\x00" in value else value
+    if isinstance(value, dict):
+        return {without_nul(k): without_nul(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [without_nul(v) for v in value]
+    return value
+
+
 def sync_row(record: dict[str, Any], seen_at: datetime) -> dict[str, Any]:
-    row = dict(record)
+    row = without_nul(dict(record))
     for name in ("created_at", "updated_at", "data_cutoff_timestamp"):
         if name in row:
             row[name] = parse_ts(row[name])

@@ -49,3 +49,6 @@ SYNC_JSON_FIELDS: Final = (
     "created_by",
     "updated_by",
 )
+
+# Completed dlt load packages kept in the working directory for debugging (the rest go).
+DEFAULT_KEEP_LOAD_PACKAGES: Final = 3

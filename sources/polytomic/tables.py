@@ -94,6 +94,19 @@ def to_arrow(rows: list[dict[str, Any]]) -> pa.Table:
         if name in table.column_names:
             index = table.column_names.index(name)
             table = table.set_column(index, name, _timestamps(table.column(name)))
+    return _without_nul(table)
+
+
+def _without_nul(table: pa.Table) -> pa.Table:
+    """NUL becomes U+FFFD in every text column, on every destination alike.
+
+    Postgres cannot store NUL in text and dlt strips it there, so `Opp\x00ty` would merge
+    into `Oppty` on Postgres only; (`execution_id`, `schema`) must stay unique everywhere.
+    """
+    for index, field in enumerate(table.schema):
+        if pa.types.is_string(field.type) or pa.types.is_large_string(field.type):
+            fixed = pc.replace_substring(table.column(index), "\x00", "\ufffd")
+            table = table.set_column(index, field.name, fixed)
     return table
 
 

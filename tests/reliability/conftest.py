@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-import os
-import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
-
-import pytest
 
 from tests.conftest import Etl
 
@@ -43,25 +38,3 @@ class PgEtl(Etl):
             cur.execute(f"SELECT * FROM {self.dataset}.bulk_sync_executions")
             names = [d[0] for d in cur.description]
             return {r[names.index("id")]: dict(zip(names, r, strict=True)) for r in cur.fetchall()}
-
-
-@pytest.fixture
-def postgres_dataset() -> Iterator[str]:
-    """A fresh dataset name in the local Postgres; dropped afterwards.
-
-    Skips when no Postgres answers at 127.0.0.1:5432, except in CI (CI=true), where a
-    missing server is a failure.
-    """
-    try:
-        import psycopg2
-
-        psycopg2.connect(PG_DSN, connect_timeout=3).close()
-    except Exception as exc:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"CI=true but no Postgres at {PG_DSN}: {exc}")
-        pytest.skip(f"no Postgres answering at {PG_DSN} (trust auth, db test): {exc}")
-    dataset = f"rel_{uuid.uuid4().hex[:10]}"
-    yield dataset
-    with psycopg2.connect(PG_DSN) as con, con.cursor() as cur:
-        for schema in (dataset, f"{dataset}_staging"):
-            cur.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
