@@ -419,6 +419,40 @@ class ModelMachine(RuleBasedStateMachine):
     def switch_list_schemas(self, included: bool) -> None:
         self.api.configure(list_includes_schemas=included)
 
+    # Trust part 2: the rules for its items 1, 2, 4 and 7.
+
+    @rule(sync=sync_index, value=st.sampled_from((7, "high", {"level": 2}, [1], True, None)))
+    @_step
+    def add_with_a_field_of_varying_type(self, sync: int, value: Any) -> None:
+        sync_id = self._live(sync)
+        if sync_id is not None:
+            extra = {"priority": value, "recordCount": "many"}
+            self.api.add_executions(sync_id, n=2, extra_fields=extra)
+            note(f"  {sync_id}: +2 with priority={value!r} and a colliding recordCount")
+
+    @rule(mid=st.sampled_from((0, 0, 1, 2)), tail=st.sampled_from(("off", "off", "fresh", "same")))
+    @_step
+    def switch_empty_pages(self, mid: int, tail: str) -> None:
+        self.api.configure(mid_empty_pages=mid, endless_empty=tail)
+
+    @rule(sync=sync_index, status=st.sampled_from(IN_FLIGHT))
+    @_step
+    def delete_an_inflight_execution(self, sync: int, status: str) -> None:
+        sync_id = self._live(sync)
+        if sync_id is None:
+            return
+        try:
+            exec_id = self.api.start_execution(sync_id, status=status)
+        except SandboxConflict:
+            return
+        self.api.delete_execution(sync_id, exec_id)
+        note(f"  {sync_id}: started and deleted {exec_id} ({status})")
+
+    @rule(case=st.sampled_from(("lower", "upper")))
+    @_step
+    def switch_sync_id_case(self, case: str) -> None:
+        self.api.configure(sync_id_case=case)
+
     @rule(sync=sync_index, status=st.sampled_from(TOKEN_FAILURES))
     @_step
     def fail_next_token_page(self, sync: int, status: int) -> None:
