@@ -13,6 +13,7 @@ from pipelines.cli import EXIT_OK, UsageError, emit
 from pipelines.reporting import parse_when
 from pipelines.reports.terminal import printable
 from pipelines.runner import RunContext, Target, run
+from pipelines.warehouse_lock import load_lock
 from sources.polytomic import parse_shard, polytomic_source, select_syncs
 
 STATE_PATH = ("sources", "polytomic", "resources", "bulk_sync_executions")
@@ -128,7 +129,7 @@ def _delete_rows(pipeline: dlt.Pipeline, ids: list[str]) -> None:
         return  # nothing loaded yet
     if not ids:
         return
-    with client as sql:
+    with load_lock(pipeline), client as sql:  # never beside another shard's load
         for table in TABLES:
             name = sql.make_qualified_table_name(table)
             if not _table_exists(sql, table):

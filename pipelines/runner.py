@@ -27,7 +27,7 @@ from dlt.pipeline.exceptions import PipelineStepFailed
 from pipelines.cli import EXIT_INTERRUPTED, STOP
 from pipelines.lock import PipelineLock
 from pipelines.warehouse import LoadedRows, mark_deleted
-from pipelines.warehouse_lock import RunLock, load_checkpoint
+from pipelines.warehouse_lock import RunLock, load_checkpoint, load_lock
 from sources.polytomic import RunContext, polytomic_source, settings
 from sources.polytomic.errors import ConfigError, PolytomicError
 
@@ -196,13 +196,15 @@ def finish_pending(pipeline: dlt.Pipeline) -> None:
     for load_id in extracted & set(pipeline.list_normalized_load_packages()):
         pipeline._get_normalize_storage().extracted_packages.delete_package(load_id)
         extracted.discard(load_id)
-    if extracted:
-        pipeline.normalize()
-    if pipeline.list_normalized_load_packages():
-        log.info(
-            "loading %d pending package(s) first", len(pipeline.list_normalized_load_packages())
-        )
-        pipeline.load()
+    with load_lock(pipeline):  # like every load into a shared dataset
+        if extracted:
+            pipeline.normalize()
+        if pipeline.list_normalized_load_packages():
+            log.info(
+                "loading %d pending package(s) first",
+                len(pipeline.list_normalized_load_packages()),
+            )
+            pipeline.load()
 
 
 def run(
