@@ -115,7 +115,7 @@ class DeadlineAdapter(HTTPAdapter):
         self, request: PreparedRequest, stream: bool = False, **kwargs: Any
     ) -> Response:
         ends = time.monotonic() + self.deadline
-        response = super().send(request, stream=True, **kwargs)
+        response = self._headers(request, **kwargs)
         if stream:
             return response
         try:
@@ -124,6 +124,33 @@ class DeadlineAdapter(HTTPAdapter):
             response.close()
             raise
         response._content_consumed = True
+        return response
+
+    def _headers(self, request: PreparedRequest, **kwargs: Any) -> Response:
+        """Status line and headers, within the deadline even if they trickle in.
+
+        They are read per socket read by `http.client`, so the wait happens in a daemon
+        thread; past the deadline the attempt is given up and that thread is left to die
+        with its socket's own read timeout.
+        """
+        outcome: list[Any] = []
+
+        def attempt() -> None:
+            try:
+                outcome.append(HTTPAdapter.send(self, request, stream=True, **kwargs))
+            except BaseException as exc:  # handed to the caller's thread
+                outcome.append(exc)
+
+        worker = threading.Thread(target=attempt, name="http-attempt", daemon=True)
+        worker.start()
+        worker.join(self.deadline)
+        if not outcome:
+            raise exceptions.ReadTimeout(
+                f"no answer within {self.deadline:g}s (timeout_seconds)", request=request
+            )
+        if isinstance(outcome[0], BaseException):
+            raise outcome[0]
+        response: Response = outcome[0]
         return response
 
     def _read(self, response: Response, ends: float) -> bytes:
