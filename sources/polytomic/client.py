@@ -146,7 +146,7 @@ class DeadlineAdapter(HTTPAdapter):
         worker.join(self.deadline)
         if not outcome:
             raise exceptions.ReadTimeout(
-                f"no answer within {self.deadline:g}s (timeout_seconds)", request=request
+                f"timed out: no answer within {self.deadline:g}s (timeout_seconds)", request=request
             )
         if isinstance(outcome[0], BaseException):
             raise outcome[0]
@@ -156,7 +156,7 @@ class DeadlineAdapter(HTTPAdapter):
     def _read(self, response: Response, ends: float) -> bytes:
         raw, chunks = response.raw, []
         late = exceptions.ReadTimeout(
-            f"no complete answer within {self.deadline:g}s (timeout_seconds)",
+            f"timed out: no complete answer within {self.deadline:g}s (timeout_seconds)",
             request=response.request,
         )
         while True:
