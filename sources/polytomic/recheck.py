@@ -101,7 +101,7 @@ def recheck(
                 MAX_MISSES,
             )
     for exec_id, entry in suspects.items():
-        since, start = _entry(entry)
+        since, start = suspect_of(entry)
         if exec_id in listed:
             continue  # listed again: not deleted
         if since == run_id or not covers(start):
@@ -136,7 +136,8 @@ def recheck(
     return out
 
 
-def _entry(entry: Any) -> tuple[str, datetime | None]:
+def suspect_of(entry: Any) -> tuple[str, datetime | None]:
+    """The run that first saw the 404, and a lower bound of the start (older states: a run)."""
     if isinstance(entry, list) and entry:
         return str(entry[0]), parse_ts(entry[1]) if len(entry) > 1 else None
     return str(entry), None

@@ -27,7 +27,7 @@ from . import settings
 from .client import PolytomicClient
 from .errors import ApiError, AuthError, NotFound, RateLimitTooLong
 from .listing import start_of
-from .recheck import suspect_entry
+from .recheck import fetch_detail, suspect_entry, suspect_of
 from .records import iso, parse_ts, rejection
 
 log = logging.getLogger("polytomic_etl")
@@ -203,26 +203,25 @@ def _gone(
     A 404 makes a suspect; a suspect from an earlier run that 404s again is deleted. The
     detail requests are capped per run; the rest wait for the next pass.
     """
+    detail = fetch_detail(lambda exec_id: client.get_execution(ctx.sync_id, exec_id))
     for exec_id in sorted(gone):
         if out.details >= settings.MAX_SUSPECT_IDS:
             return
         out.details += 1
         try:
-            record = client.get_execution(ctx.sync_id, exec_id)
-        except NotFound:
-            earlier = ctx.suspects.get(exec_id)
-            if earlier and str(earlier[0] if isinstance(earlier, list) else earlier) != ctx.run_id:
-                out.deleted.setdefault(ctx.sync_id, []).append(exec_id)
-            else:
-                entry = suspect_entry(ctx.run_id, gone[exec_id])
-                out.suspects.setdefault(ctx.sync_id, {})[exec_id] = entry
-            continue
-        except (RateLimitTooLong, AuthError):
+            record = detail(exec_id)
+        except RateLimitTooLong:
             raise
         except ApiError as exc:
             log.warning("sync %s: verifying %s failed (%s)", ctx.sync_id, exec_id, exc)
             continue
-        if rejection(record):
+        if record is None:  # 404
+            earlier = ctx.suspects.get(exec_id)
+            if earlier and suspect_of(earlier)[0] != ctx.run_id:
+                out.deleted.setdefault(ctx.sync_id, []).append(exec_id)
+            else:
+                entry = suspect_entry(ctx.run_id, gone[exec_id])
+                out.suspects.setdefault(ctx.sync_id, {})[exec_id] = entry
             continue
         loaded = warehouse.loaded(ctx.sync_id, [exec_id]).get(exec_id)
         if loaded != parse_ts(record["updated_at"]):
