@@ -26,16 +26,7 @@ def add_executions(
         for _ in range(n):
             stamp = store.clock.tick()
             duration = float(overrides.get("duration", sync.rng.uniform(30, 600)))
-            ov = {"completed_at": stamp, "updated_at": stamp, **overrides}
-            ex = build_execution(
-                sync,
-                sync.rng,
-                status=status,
-                start_us=stamp - round(duration * US_PER_S),
-                now_us=stamp,
-                overrides=ov,
-                max_duration_s=duration,
-            )
+            ex = _finished(sync, status, stamp, duration, overrides)
             ids.append(store.insert(sync, ex))
         return ids
 
@@ -113,17 +104,7 @@ def add_stamped(store: Store, sync_id: str, offset_seconds: float, status: str) 
         sync = store.sync(sync_id)
         stamp = store.clock.now_us() + round(offset_seconds * US_PER_S)
         duration = sync.rng.uniform(30, 300)
-        ov = {"completed_at": stamp, "updated_at": stamp}
-        ex = build_execution(
-            sync,
-            sync.rng,
-            status=status,
-            start_us=stamp - round(duration * US_PER_S),
-            now_us=stamp,
-            overrides=ov,
-            max_duration_s=duration,
-        )
-        return store.insert(sync, ex)
+        return store.insert(sync, _finished(sync, status, stamp, duration, {}))
 
 
 def _rebuild(store: Store, sync: SyncRecord, ex: Execution, status: str, stamp: int) -> None:
@@ -153,3 +134,19 @@ def _rebuild(store: Store, sync: SyncRecord, ex: Execution, status: str, stamp: 
     ex.schemas = fresh.schemas
     ex.touch()
     store.changed(sync.id)
+
+
+def _finished(
+    sync: SyncRecord, status: str, stamp: int, duration: float, overrides: dict[str, Any]
+) -> Execution:
+    """A terminal execution that ran `duration` seconds and ended (and was updated) at `stamp`."""
+    ov = {"completed_at": stamp, "updated_at": stamp, **overrides}
+    return build_execution(
+        sync,
+        sync.rng,
+        status=status,
+        start_us=stamp - round(duration * US_PER_S),
+        now_us=stamp,
+        overrides=ov,
+        max_duration_s=duration,
+    )
