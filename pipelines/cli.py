@@ -1,4 +1,4 @@
-"""`polytomic-etl`: run, backfill, report, views, demo, sandbox, check.
+"""`polytomic-etl`: run, backfill, report, sql, views, check, demo, sandbox.
 
 Exit codes: 0 ok; 1 the run failed (API, load, warehouse); 2 config, auth or usage error;
 3 another run holds the lock; 5 interrupted (SIGTERM or Ctrl-C): the run stopped at a load
@@ -21,9 +21,9 @@ from collections.abc import Iterator
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from types import FrameType
-from typing import Any
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_LOCKED, EXIT_INTERRUPTED = 0, 1, 2, 3, 5
+from pipelines.output import EXIT_FAILED, EXIT_INTERRUPTED, STOP, UsageError, one_line
+
 log = logging.getLogger("polytomic_etl")
 
 
@@ -37,7 +37,7 @@ def _version() -> str:
 def _target_options() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     where = common.add_argument_group("warehouse")
-    where.add_argument("--duckdb", metavar="PATH", help="DuckDB file (default ./polytomic.duckdb)")
+    where.add_argument("--duckdb", metavar="PATH", help="DuckDB file (default ./polytomic_etl.duckdb)")
     where.add_argument(
         "--destination", default="duckdb", help="any dlt destination, configured the dlt way"
     )
@@ -98,6 +98,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("check", parents=[common], help="test connectivity and auth; load nothing")
 
+    sql = sub.add_parser(
+        "sql",
+        parents=[common],
+        help="run SQL against the warehouse, read-only (stdin or a prompt when no statement)",
+    )
+    sql.add_argument("statement", nargs="?", help="SQL to run; the dataset is the default schema")
+    sql.add_argument("--csv", action="store_true", help="print CSV instead of a table")
+
     demo = sub.add_parser("demo", help="sandbox -> DuckDB -> report, with no configuration")
     demo.add_argument("--duckdb", default="demo.duckdb", metavar="PATH")
     demo.add_argument("--html", default="demo-report.html", metavar="FILE")
@@ -143,22 +151,6 @@ class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
         super().emit(record)
 
 
-class UsageError(Exception):
-    exit_code = EXIT_USAGE
-
-
-class StopRequest(threading.Event):
-    """Set by the first SIGTERM or SIGINT of a `run` or `backfill`.
-
-    The runner stops at the next load boundary and the API client sends no new request, so a
-    walk in progress ends within one request. A second signal stops the process at once (the
-    next run recovers from that too).
-    """
-
-    signal_name: str = ""
-
-
-STOP = StopRequest()
 LOADING_COMMANDS = ("run", "backfill")
 
 
@@ -214,25 +206,11 @@ def _main(args: argparse.Namespace) -> int:
         code = getattr(exc, "exit_code", EXIT_FAILED)
         summary = getattr(exc, "summary", None)
         if getattr(args, "json", False) and summary is not None:
-            print(json.dumps({**summary.as_dict(), "ok": False, "error": _one_line(exc)}))
-        print(f"polytomic-etl: {_one_line(exc)}", file=sys.stderr)
+            print(json.dumps({**summary.as_dict(), "ok": False, "error": one_line(exc)}))
+        print(f"polytomic-etl: {one_line(exc)}", file=sys.stderr)
         if getattr(args, "verbose", False):
             logging.getLogger("polytomic_etl").exception("details")
         return int(code)
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
-
-
-def emit(args: argparse.Namespace, summary: Any) -> None:
-    if args.quiet:
-        return
-    if args.json:
-        print(json.dumps({**summary.as_dict(), "ok": True}))
-    else:
-        print(summary.line())
 
 
 if __name__ == "__main__":

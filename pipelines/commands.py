@@ -9,7 +9,7 @@ from typing import Any
 
 import dlt
 
-from pipelines.cli import EXIT_OK, UsageError, emit
+from pipelines.output import EXIT_OK, UsageError, emit
 from pipelines.reporting import parse_when
 from pipelines.reports.terminal import printable
 from pipelines.runner import RunContext, Target, run
@@ -27,6 +27,7 @@ def dispatch(args: argparse.Namespace) -> int:
         "check": cmd_check,
         "report": cmd_report,
         "views": cmd_views,
+        "sql": cmd_sql,
         "demo": cmd_demo,
         "sandbox": cmd_sandbox,
     }[args.command]
@@ -199,6 +200,12 @@ def cmd_views(args: argparse.Namespace) -> int:
     from pipelines.reporting import views
 
     return views(args, target_of(args))
+
+
+def cmd_sql(args: argparse.Namespace) -> int:
+    from pipelines.sql import sql
+
+    return sql(args, target_of(args))
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

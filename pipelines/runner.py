@@ -24,8 +24,8 @@ from dlt.common.normalizers.naming.snake_case import NamingConvention
 from dlt.common.pipeline import get_dlt_pipelines_dir
 from dlt.pipeline.exceptions import PipelineStepFailed
 
-from pipelines.cli import EXIT_INTERRUPTED, STOP
 from pipelines.lock import PipelineLock
+from pipelines.output import EXIT_INTERRUPTED, STOP
 from pipelines.warehouse import LoadedRows, mark_deleted
 from pipelines.warehouse_lock import RunLock, load_checkpoint, load_lock
 from sources.polytomic import RunContext, polytomic_source, settings
