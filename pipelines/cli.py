@@ -22,7 +22,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from types import FrameType
 
-from pipelines.output import EXIT_FAILED, EXIT_INTERRUPTED, STOP, UsageError, one_line
+from pipelines.output import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, STOP, UsageError, one_line
 
 log = logging.getLogger("polytomic_etl")
 
@@ -37,7 +37,9 @@ def _version() -> str:
 def _target_options() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     where = common.add_argument_group("warehouse")
-    where.add_argument("--duckdb", metavar="PATH", help="DuckDB file (default ./polytomic_etl.duckdb)")
+    where.add_argument(
+        "--duckdb", metavar="PATH", help="DuckDB file (default ./polytomic_etl.duckdb)"
+    )
     where.add_argument(
         "--destination", default="duckdb", help="any dlt destination, configured the dlt way"
     )
@@ -118,6 +120,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _configure(args: argparse.Namespace) -> None:
+    # dlt's anonymous telemetry would send requests off this machine (through any proxy).
+    # Set before dlt first resolves its runtime configuration (the reload below, or its first
+    # use): it starts its telemetry then, once per process.
+    os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
     config_dir = getattr(args, "config_dir", None)
     if config_dir:
         path = Path(config_dir).expanduser().resolve()
@@ -138,9 +144,27 @@ def _configure(args: argparse.Namespace) -> None:
     ours.propagate = False
     quiet = getattr(args, "quiet", False) and not verbose
     ours.setLevel(logging.INFO if verbose else logging.ERROR if quiet else logging.WARNING)
-    os.environ.setdefault("RUNTIME__LOG_LEVEL", "INFO" if verbose else "ERROR")
-    # dlt's anonymous telemetry would send requests off this machine (through any proxy).
-    os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
+    if getattr(args, "command", None) == "sandbox":
+        return  # serves the API; never starts dlt
+    # dlt logs through its own logger, created with the level its run context resolves
+    # (environment, then config.toml) when it starts: with --config-dir that was the reload
+    # above. --quiet wins over both (a successful quiet run prints nothing, so cron mails
+    # nothing); --verbose asks for INFO at least; otherwise the user's level, or ERROR.
+    import dlt
+    from dlt.common.configuration.container import Container
+    from dlt.common.configuration.specs.pluggable_run_context import PluggableRunContext
+
+    own = "_POLYTOMIC_ETL_DLT_LOG_LEVEL"  # a level an earlier call in this process imposed
+    if os.environ.get("RUNTIME__LOG_LEVEL") == os.environ.pop(own, None):
+        os.environ.pop("RUNTIME__LOG_LEVEL", None)
+    configured = dlt.config.get("runtime.log_level")
+    level = "ERROR" if quiet else configured or ("INFO" if verbose else "ERROR")
+    numeric = logging.getLevelNamesMapping().get(str(level).upper(), logging.INFO)
+    if verbose and numeric > logging.INFO:
+        level = "INFO"
+    if level != configured:
+        os.environ["RUNTIME__LOG_LEVEL"] = os.environ[own] = level
+    Container()[PluggableRunContext].initialize_runtime()  # the logger, with that level
 
 
 class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
@@ -202,6 +226,10 @@ def _main(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print("polytomic-etl: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:  # `polytomic-etl report | head`: the reader has what it wanted
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
     except Exception as exc:  # every failure ends as one clear line
         code = getattr(exc, "exit_code", EXIT_FAILED)
         summary = getattr(exc, "summary", None)

@@ -7,15 +7,18 @@ the reports are built to find. The real pipeline loads it; nothing is mocked pas
 from __future__ import annotations
 
 import argparse
+import shlex
 import shutil
+import sys
 import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from pipelines.reporting import refresh_views, render
-from pipelines.runner import Target, run
+from pipelines.runner import run
 from pipelines.sandbox import Sandbox, SyncPlan
+from pipelines.target import Target
 
 HOURLY_DAYS, DAILY_DAYS = 45, 120
 PERMISSION = "destination: permission denied for schema analytics"
@@ -142,11 +145,22 @@ def demo(args: argparse.Namespace) -> int:
         render(target, html=args.html, since=None, sync=None, out=print)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    sql = f"{_this_command()} sql --duckdb {shlex.quote(str(db))}"
     print(
-        f"\nwrote {args.html}. Open the warehouse and run your own SQL:\n"
-        f"  duckdb {db}\n"
-        "  SELECT name, health, health_reason FROM polytomic.sync_health;\n"
-        f"  python -c \"import duckdb; print(duckdb.connect('{db}').sql("
-        "'SELECT * FROM polytomic.incidents'))\""
+        f"\nwrote {args.html}. Query the warehouse with SQL (the dataset is the default schema):\n"
+        f'  {sql} "SELECT name, health, health_reason FROM sync_health"\n'
+        f'  {sql} "SELECT * FROM incidents"\n'
+        f"  {sql}          # an interactive prompt"
     )
     return 0
+
+
+def _this_command() -> str:
+    """`polytomic-etl` when that is on PATH, else the path it was started by (`make demo`)."""
+    started = Path(sys.argv[0]) if sys.argv and sys.argv[0] else None
+    on_path = shutil.which("polytomic-etl")
+    if started is None or started.name != "polytomic-etl":
+        return "polytomic-etl"
+    if on_path and Path(on_path).resolve() == started.resolve():
+        return "polytomic-etl"
+    return shlex.quote(str(started))

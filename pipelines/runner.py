@@ -7,8 +7,6 @@ the load in flight.
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import logging
 import os
 import stat
@@ -19,15 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import dlt
-from dlt.common.destination import Destination
-from dlt.common.normalizers.naming.snake_case import NamingConvention
-from dlt.common.pipeline import get_dlt_pipelines_dir
 from dlt.pipeline.exceptions import PipelineStepFailed
 
-from pipelines.lock import PipelineLock
 from pipelines.output import EXIT_INTERRUPTED, STOP
+from pipelines.target import DEFAULT_LOCK_WAIT_SECONDS, Target, config_error, duckdb_lock_holder
 from pipelines.warehouse import LoadedRows, mark_deleted
-from pipelines.warehouse_lock import RunLock, load_checkpoint, load_lock
+from pipelines.warehouse_lock import load_checkpoint, load_lock
 from sources.polytomic import RunContext, polytomic_source, settings
 from sources.polytomic.errors import ConfigError, PolytomicError
 
@@ -38,9 +33,6 @@ os.environ.setdefault("NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID", "true")
 # Pages of one load may disagree on a new field's type (absent, null, a list); let dlt widen.
 os.environ.setdefault("DATA_WRITER__ARROW_CONCAT_PROMOTE_OPTIONS", "permissive")
 
-# Postgres without ADBC cannot take parquet; DuckDB loads parquet about 5x faster than inserts.
-FILE_FORMATS = {"duckdb": "parquet", "motherduck": "parquet", "postgres": "insert_values"}
-
 
 class RunFailed(Exception):
     exit_code = 1
@@ -49,114 +41,6 @@ class RunFailed(Exception):
         super().__init__(message)
         self.summary = summary
         self.exit_code = exit_code
-
-
-@dataclass
-class Target:
-    """Where a run loads. Each target gets its own pipeline name, working dir and lock."""
-
-    destination: str = "duckdb"
-    duckdb_path: str | None = None
-    dataset: str = "polytomic"
-    pipelines_dir: str | None = None
-    pipeline_name: str | None = None
-    shard: str | None = None
-    progress: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.duckdb_path:
-            self.destination = "duckdb"
-            self.duckdb_path = str(Path(self.duckdb_path).expanduser().resolve())
-        elif self.destination == "duckdb":
-            self.duckdb_path = str(Path("polytomic.duckdb").resolve())
-        stored = normalized_dataset(self.destination, self.dataset)
-        if stored != self.dataset:
-            # dlt stores the dataset under its normalised name; every reader must use it.
-            log.warning("dataset %r is stored as %r", self.dataset, stored)
-            self.dataset = stored
-
-    def identity(self) -> str:
-        """What makes two targets different: destination, its location, dataset and shard."""
-        where = self.duckdb_path or _credentials_fingerprint(self.destination)
-        return f"{self.destination}|{where}|{self.dataset}|{self.shard or ''}"
-
-    def describe(self) -> str:
-        where = self.duckdb_path or self.destination
-        return f"{where} (dataset {self.dataset})"
-
-    @property
-    def name(self) -> str:
-        if self.pipeline_name:
-            return self.pipeline_name
-        digest = hashlib.sha256(self.identity().encode()).hexdigest()[:10]
-        shard = f"_{self._shard_tag}" if self.shard else ""
-        return f"polytomic_etl_{self.destination}_{self.dataset}{shard}_{digest}"
-
-    @property
-    def _shard_tag(self) -> str:
-        return f"shard{(self.shard or '').replace('/', 'of')}"
-
-    @property
-    def working_root(self) -> Path:
-        return Path(self.pipelines_dir or get_dlt_pipelines_dir())
-
-    def pipeline(self) -> dlt.Pipeline:
-        # Each shard merges through a staging dataset of its own: a shared one is truncated
-        # by every load, so concurrent shards would empty each other's rows mid-merge.
-        layout = {"staging_dataset_name_layout": f"%s_staging_{self._shard_tag}"}
-        options = layout if self.shard else {}
-        if self.destination == "duckdb":
-            destination: Any = dlt.destinations.duckdb(self.duckdb_path, **options)
-        else:
-            destination = Destination.from_reference(self.destination, **options)
-        return dlt.pipeline(
-            pipeline_name=self.name,
-            destination=destination,
-            dataset_name=self.dataset,
-            pipelines_dir=str(self.working_root),
-            progress=self.progress or _NO_PROGRESS,
-        )
-
-    def lock(self) -> contextlib.ExitStack:
-        """The lock file beside the working directory, then the warehouse's run lock."""
-        stack = contextlib.ExitStack()
-        try:
-            stack.enter_context(PipelineLock(self.working_root / f"{self.name}.lock"))
-            stack.enter_context(RunLock(self.pipeline(), self.identity()))
-        except BaseException:
-            stack.close()
-            raise
-        return stack
-
-    @property
-    def file_format(self) -> Any:
-        return FILE_FORMATS.get(self.destination)
-
-
-def normalized_dataset(destination: str, dataset: str) -> str:
-    """The name dlt gives the dataset on this destination (case, characters, length)."""
-    try:
-        caps = Destination.from_reference(destination).capabilities()
-    except Exception:  # an unknown destination fails later, with dlt's own message
-        return dataset
-    naming = NamingConvention(max_length=caps.max_identifier_length)
-    return naming.normalize_table_identifier(dataset)
-
-
-# dlt's progress collectors (log, tqdm, enlighten, alive_progress) are opt-in via --progress.
-_NO_PROGRESS: Any = None
-
-
-def _credentials_fingerprint(destination: str) -> str:
-    """Host, port and database of a configured destination, never its password."""
-    try:
-        dest = dlt.destinations.Destination.from_reference(destination)
-        config = dest.configuration(dest.spec(), accept_partial=True)  # type: ignore[call-arg]
-        creds = getattr(config, "credentials", None)
-        parts = [getattr(creds, k, None) for k in ("host", "port", "database", "project_id")]
-        return ":".join(str(p) for p in parts if p) or destination
-    except Exception:  # an unresolved config still gets a stable name
-        return destination
 
 
 @dataclass
@@ -223,10 +107,12 @@ def run(
     started = time.monotonic()
     summary = Summary(mode=mode)
     keep = keep_load_packages()
+    wait = lock_wait_seconds()
     with target.lock():
         pipeline = target.pipeline()
         context = RunContext(warehouse=LoadedRows(pipeline))
         try:
+            target.wait_for_file(wait)
             finish_pending(pipeline)
             if before_load:
                 before_load(pipeline, context)
@@ -236,6 +122,7 @@ def run(
                 source = polytomic_source(context=context, **(source_args or {}))
                 if context.client is not None:
                     context.client.cancel = STOP
+                target.wait_for_file(wait)  # a DuckDB shell may have opened it since
                 load_checkpoint(pipeline, source, target.file_format)
                 summary.loads += 1
                 deleted = [i for ids in context.deleted.values() for i in ids]
@@ -278,6 +165,19 @@ def _interrupted(summary: Summary) -> RunFailed | None:
         summary,
         exit_code=EXIT_INTERRUPTED,
     )
+
+
+def lock_wait_seconds() -> float:
+    """`[polytomic_etl] lock_wait_seconds` (env `POLYTOMIC_ETL__LOCK_WAIT_SECONDS`)."""
+    try:
+        value = dlt.config.get("polytomic_etl.lock_wait_seconds", float)
+    except Exception:
+        value = -1.0
+    if value is None:
+        return DEFAULT_LOCK_WAIT_SECONDS
+    if value < 0:
+        raise ConfigError("polytomic_etl.lock_wait_seconds must be a number of seconds >= 0")
+    return value
 
 
 def keep_load_packages() -> int:
@@ -328,25 +228,16 @@ def _unwrap(exc: PipelineStepFailed, summary: Summary) -> Exception:
         cause = nxt
     if isinstance(cause, PolytomicError):
         return RunFailed(str(cause), summary, exit_code=cause.exit_code)
+    if (usage := config_error(exc)) is not None:
+        return RunFailed(str(usage), summary, exit_code=usage.exit_code)
     detail = (
         str(exc.exception).splitlines()[0] if str(exc.exception) else type(exc.exception).__name__
     )
-    locked = _lock_message(detail) if "lock" in detail.lower() else None
-    if locked:
-        return RunFailed(locked, summary)
+    holder = duckdb_lock_holder(detail)
+    if holder is not None and "file" in detail.lower():
+        # Another process opened the file between our wait and dlt's connection.
+        return RunFailed(f"warehouse file is locked by another process (pid {holder})", summary)
     return RunFailed(f"{exc.step} step failed: {detail}", summary)
-
-
-def _lock_message(detail: str) -> str | None:
-    """DuckDB says which process holds the file; say it in one line."""
-    import re
-
-    match = re.search(r'file "([^"]+)".*?PID (\d+)', detail, re.S | re.I)
-    if match:
-        return (
-            f"warehouse file {match.group(1)} is locked by another process (pid {match.group(2)})"
-        )
-    return detail
 
 
 def env_flag(name: str) -> bool:

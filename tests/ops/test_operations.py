@@ -11,7 +11,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from pipelines.lock import PipelineLock
-from pipelines.runner import Target
+from pipelines.target import Target
 from sources.polytomic import shard_of
 from tests.conftest import assert_matches_truth, ts
 

@@ -246,7 +246,7 @@ def crash_env(etl: Etl, point: str, nth: int = 1, match: str = "") -> dict[str, 
 
 def pipeline_dir(etl: Etl) -> Path:
     """This warehouse's dlt working directory (several warehouses may share `tmp/pl`)."""
-    from pipelines.runner import Target
+    from pipelines.target import Target
 
     return etl.tmp / "pl" / Target(duckdb_path=str(etl.db_path)).name
 
