@@ -2,38 +2,16 @@
 
 from __future__ import annotations
 
-import os
-import uuid
-
 import pytest
 
-from tests.conftest import ts
+from tests.conftest import POSTGRES_DSN, ts
 
-# dlt requires a password field; trust auth ignores it.
-DSN = "postgresql://postgres:postgres@127.0.0.1:5432/test"
-
-
-def _postgres_or_skip() -> None:
-    try:
-        import psycopg2
-
-        psycopg2.connect(DSN, connect_timeout=3).close()
-    except Exception as exc:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"PostgreSQL must answer at 127.0.0.1:5432 in CI: {exc}")
-        pytest.skip(f"no PostgreSQL at 127.0.0.1:5432 ({type(exc).__name__})")
+DSN = POSTGRES_DSN  # no password: trust auth, as on a developer laptop
 
 
 @pytest.fixture
-def pg_dataset():
-    _postgres_or_skip()
-    import psycopg2
-
-    dataset = f"polytomic_t{uuid.uuid4().hex[:8]}"
-    yield dataset
-    with psycopg2.connect(DSN) as con, con.cursor() as cur:
-        cur.execute(f"DROP SCHEMA IF EXISTS {dataset} CASCADE")
-        cur.execute(f"DROP SCHEMA IF EXISTS {dataset}_staging CASCADE")
+def pg_dataset(postgres_dataset: str) -> str:
+    return postgres_dataset
 
 
 def _query(sql: str) -> list[tuple]:
