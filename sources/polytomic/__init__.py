@@ -32,23 +32,29 @@ from .errors import ApiError, ConfigError
 from .fanout import RunContext, walk_syncs
 from .recheck import newest
 from .records import execution_row, parse_ts, rejection, sync_row
-from .tables import execution_tables, newest_versions, page_tables, rejected_table
+from .tables import (
+    execution_tables,
+    newest_versions,
+    page_tables,
+    rejected_table,
+    timestamp_hints,
+)
 from .verify import verify
 from .walk import WalkOptions
 
 __all__ = ["RunContext", "polytomic_source", "select_syncs"]
 log = logging.getLogger("polytomic_etl")
 
-_TS: TColumnSchema = {"data_type": "timestamp", "timezone": True}
 _SYNC_COLUMNS: dict[str, TColumnSchema] = {
     "id": {"data_type": "text"},
     "name": {"data_type": "text"},
     "active": {"data_type": "bool"},
-    "created_at": _TS,
-    "updated_at": _TS,
-    "last_seen_at": _TS,
-    "deleted_at": _TS,  # reserved: the views read it; deletions show as a stale last_seen_at
-    "data_cutoff_timestamp": _TS,
+    "created_at": timestamp_hints(),
+    "updated_at": timestamp_hints(),
+    "last_seen_at": timestamp_hints(),
+    # reserved: the views read it; deletions show as a stale last_seen_at
+    "deleted_at": timestamp_hints(),
+    "data_cutoff_timestamp": timestamp_hints(),
     **{name: {"data_type": "json"} for name in settings.SYNC_JSON_FIELDS},
 }
 

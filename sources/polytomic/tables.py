@@ -26,7 +26,13 @@ EXECUTIONS = "bulk_sync_executions"
 SCHEMAS = "bulk_sync_executions__schemas"
 REJECTED = "rejected_records"
 
-_TS: TColumnSchema = {"data_type": "timestamp", "timezone": True}
+
+def timestamp_hints(**hints: Any) -> TColumnSchema:
+    """A timestamp column's hints: a new dict each time (dlt writes a column's name into its
+    hints, so columns sharing one dict would all end up named like the last of them)."""
+    return {"data_type": "timestamp", "timezone": True, **hints}  # type: ignore[typeddict-item]
+
+
 # Declared so that every column the reporting views read exists from the first load, even
 # when all its values are null so far (dlt only creates a column once it has a type).
 EXECUTION_COLUMNS: dict[str, TColumnSchema] = {
@@ -38,13 +44,13 @@ EXECUTION_COLUMNS: dict[str, TColumnSchema] = {
     "version": {"data_type": "text"},
     **{name: {"data_type": "bigint"} for name in settings.EXECUTION_COUNTS},
     **{name: {"data_type": "bool"} for name in settings.EXECUTION_BOOLEANS},
-    "created_at": _TS,
-    "started_at": _TS,
-    "completed_at": _TS,
+    "created_at": timestamp_hints(),
+    "started_at": timestamp_hints(),
+    "completed_at": timestamp_hints(),
     # The newest version wins should one load ever hold an execution twice.
-    "updated_at": {**_TS, "dedup_sort": "desc"},
+    "updated_at": timestamp_hints(dedup_sort="desc"),
     # Set when the API confirms the execution is gone (see recheck.py); a re-load clears it.
-    "deleted_at": _TS,
+    "deleted_at": timestamp_hints(),
 }
 SCHEMA_COLUMNS: dict[str, TColumnSchema] = {
     "execution_id": {"data_type": "text", "nullable": False},
@@ -54,7 +60,7 @@ SCHEMA_COLUMNS: dict[str, TColumnSchema] = {
     "status_message": {"data_type": "text"},
     "output_name": {"data_type": "text"},
     "version": {"data_type": "text"},
-    **{name: _TS for name in settings.EXECUTION_TIMESTAMPS},
+    **{name: timestamp_hints() for name in settings.EXECUTION_TIMESTAMPS},
     **{name: {"data_type": "bigint"} for name in settings.EXECUTION_COUNTS},
     "_tombstone": {"data_type": "bool", "hard_delete": True},
 }
@@ -63,8 +69,8 @@ REJECTED_COLUMNS: dict[str, TColumnSchema] = {
     "record_hash": {"data_type": "text"},
     "reason": {"data_type": "text"},
     "raw": {"data_type": "text"},
-    "rejected_at": _TS,
-    "last_seen_at": _TS,
+    "rejected_at": timestamp_hints(),
+    "last_seen_at": timestamp_hints(),
 }
 _UTC_US = pa.timestamp("us", tz="UTC")
 _KNOWN = set(EXECUTION_COLUMNS) | set(SCHEMA_COLUMNS) | set(REJECTED_COLUMNS)
@@ -145,10 +151,39 @@ def _timestamps(column: Any) -> Any:
         return pa.array([parse_ts(v) for v in column.to_pylist()], type=_UTC_US)
 
 
-def _hinted(table: pa.Table, name: str, **hints: Any) -> Any:
+def _hinted(table: pa.Table, name: str, columns: dict[str, TColumnSchema], **hints: Any) -> Any:
+    """`table` with its table's hints, its Arrow schema agreeing with them.
+
+    dlt writes into the column hints it is given (names, key flags): it gets copies, so the
+    declarations above stay as written. Key columns and columns declared not null are not
+    null in dlt's schema; the Arrow fields say so too, or dlt warns on every load that "several
+    column hints were different".
+    """
+    columns = {column: {**hint} for column, hint in columns.items()}  # type: ignore[typeddict-item]
+    keys = [hints.get("primary_key") or (), hints.get("merge_key") or ()]
+    keyed = {k for key in keys for k in ([key] if isinstance(key, str) else key)}
+    required = {
+        column
+        for column in {*keyed, *columns}
+        if columns.get(column, {}).get("nullable", column not in keyed) is False
+    }
     return dlt.mark.with_hints(
-        table, dlt.mark.make_hints(table_name=name, **hints), create_table_variant=True
+        _not_null(table, required),
+        dlt.mark.make_hints(table_name=name, columns=columns, **hints),
+        create_table_variant=True,
     )
+
+
+def _not_null(table: pa.Table, names: set[str]) -> pa.Table:
+    """Marks the fields in `names` not null, as long as they hold no null (Arrow checks)."""
+    fields = [
+        field.with_nullable(False)
+        if field.name in names and field.nullable and table.column(field.name).null_count == 0
+        else field
+        for field in table.schema
+    ]
+    schema = pa.schema(fields, metadata=table.schema.metadata)
+    return table if schema.equals(table.schema) else table.cast(schema)
 
 
 @dataclass
