@@ -19,12 +19,15 @@ import sys
 import threading
 from collections.abc import Iterator
 from importlib.metadata import PackageNotFoundError, version
+from importlib.util import find_spec
 from pathlib import Path
 from types import FrameType
 
+from pipelines.errors import config_error
 from pipelines.output import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, STOP, UsageError, one_line
 
 log = logging.getLogger("polytomic_etl")
+OPTIONAL_COLLECTORS = ("tqdm", "enlighten", "alive_progress")
 
 
 def _version() -> str:
@@ -64,8 +67,9 @@ def _selection_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--shard", metavar="I/N", help="load a stable hash-based subset of syncs")
     parser.add_argument(
         "--progress",
-        choices=["log", "tqdm", "enlighten", "alive_progress"],
-        help="dlt progress collector (off by default)",
+        choices=["log", *(name for name in OPTIONAL_COLLECTORS if find_spec(name))],
+        help="dlt progress collector (off by default); tqdm, enlighten and alive_progress "
+        "are offered once installed",
     )
 
 
@@ -230,7 +234,8 @@ def _main(args: argparse.Namespace) -> int:
         with contextlib.suppress(OSError):
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
-    except Exception as exc:  # every failure ends as one clear line
+    except Exception as raised:  # every failure ends as one clear line, cause first
+        exc: BaseException = config_error(raised) or raised  # config errors: exit 2, one line
         code = getattr(exc, "exit_code", EXIT_FAILED)
         summary = getattr(exc, "summary", None)
         if getattr(args, "json", False) and summary is not None:
