@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.reporting import refresh_views, render
-from pipelines.runner import run
+from pipelines.runlog import logged_run
 from pipelines.sandbox import Sandbox, SyncPlan
 from pipelines.target import Target
 
@@ -140,7 +140,7 @@ def demo(args: argparse.Namespace) -> int:
             print(f"sandbox: serving a simulated Polytomic API at {sandbox.base_url}")
             target = Target(duckdb_path=str(db), pipelines_dir=str(work))
             source_args = {"base_url": sandbox.base_url, "api_key": sandbox.api_key}
-            summary = run(target, source_args, after_load=refresh_views)
+            summary = logged_run(target, source_args, "run", after_load=refresh_views)
             print(summary.line())
         render(target, html=args.html, since=None, sync=None, out=print)
     finally:

@@ -19,8 +19,9 @@ from pathlib import Path
 import dlt
 
 from pipelines.reports.db import Db
+from pipelines.reports.runs import last_failure, read_runlog
 from pipelines.reports.terminal import printable
-from pipelines.runner import Target
+from pipelines.target import Target
 from sources.polytomic.records import parse_ts
 
 log = logging.getLogger("polytomic_etl")
@@ -72,8 +73,9 @@ def render(
         raise ReportError(f"--since {since!r} is not a UTC date or datetime, e.g. 2025-01-01")
     with _reading(target) as db:
         _views_ready(db, target)
+        log = read_runlog(db.dicts, target.dataset)
         try:
-            report = build_report(db.dicts, target.dataset, since=when, sync=sync)
+            report = build_report(db.dicts, target.dataset, since=when, sync=sync, runlog=log)
         except ValueError as exc:  # an unknown --sync, a --since in the future
             raise ReportError(str(exc)) from exc
     out(render_terminal(report, width=100))
@@ -154,8 +156,18 @@ def _loaded(db: Db, target: Target) -> None:
         "select table_name from information_schema.tables where table_schema = %s",
         target.dataset,
     )
-    if not {str(r[0]) for r in rows} & set(TABLES):
-        raise ReportError(f"no loaded data in {target.describe()}: run `polytomic-etl run` first")
+    if {str(r[0]) for r in rows} & set(TABLES):
+        return
+    log = read_runlog(db.dicts, target.dataset)
+    ok = log.any_ok()
+    if ok is not None:  # the account had nothing to load
+        raise ReportError(
+            f"no loaded data in {target.describe()}: the last successful run, at "
+            f"{ok:%Y-%m-%d %H:%M} UTC, found no bulk syncs to load"
+        )
+    failure = last_failure(log)
+    why = f"; the last run {failure}" if failure else ""
+    raise ReportError(f"no loaded data in {target.describe()}: run `polytomic-etl run` first{why}")
 
 
 FIX = "run `polytomic-etl run`, or `polytomic-etl views` for a warehouse loaded elsewhere"
@@ -167,7 +179,9 @@ def _views_ready(db: Db, target: Target) -> None:
 
     missing = missing_views(db, target.dataset)
     if missing:
-        raise ReportError(f"the reporting views are missing in {target.describe()}: {FIX}")
+        failure = last_failure(read_runlog(db.dicts, target.dataset))
+        why = f" (the last run {failure})" if failure else ""
+        raise ReportError(f"the reporting views are missing in {target.describe()}{why}: {FIX}")
     if installed_version(db, target.dataset) != views_version(db.dialect):
         raise ReportError(
             f"the reporting views in {target.describe()} are from another version of "

@@ -10,7 +10,7 @@ from datetime import date
 from html import escape
 from typing import Any
 
-from pipelines.reports import charts
+from pipelines.reports import charts, runs
 from pipelines.reports.model import (
     COLOURS,
     HEALTH_ORDER,
@@ -36,6 +36,8 @@ th,td{text-align:left;padding:4px 8px;border-bottom:1px solid #eee;vertical-alig
 th{font-weight:600;color:#555}td.num{text-align:right;font-variant-numeric:tabular-nums}
 ul{margin:4px 0 8px 18px;padding:0}.legend span{margin-right:14px}
 .swatch{display:inline-block;width:10px;height:10px;margin-right:4px;border-radius:2px}
+.runlog{margin:2px 0}.runlog.warn{color:#9a5b00;font-weight:600}
+.runlog.fail{color:#c0392b;font-weight:600;overflow-wrap:anywhere}
 """
 
 
@@ -71,6 +73,8 @@ def _digest(report: Report) -> tuple[str, dict[str, Any]]:
         "health_counts": counts,
         "sections": {t: [{"name": n, "detail": d} for n, d in items] for t, items in sections},
     }
+    if report.runlog is not None:
+        data["run_log"] = runs.to_data(report.runlog, report.now)
     chips = "".join(_chip(h) + f"{counts[h]} " for h in HEALTH_ORDER if counts[h])
     lists = "".join(
         f"<h3>{escape(title)}</h3><ul>"
@@ -157,6 +161,14 @@ def _health_table(report: Report) -> str:
     return "<table><tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr>" + rows + "</table>"
 
 
+def _runlog(report: Report) -> str:
+    """The run log's header lines: last successful load, staleness, the last failure."""
+    return "".join(
+        f'<p class="runlog {line.level}">{escape(line.text)}</p>'
+        for line in runs.header_lines(report.runlog, report.now)
+    )
+
+
 def render_html(report: Report) -> str:
     """One self-contained HTML page: digest, run strips, daily runs, durations, calendar,
     schema grids and the sync_health table.  Texts are cut at ``model.MAX_TEXT`` characters:
@@ -215,7 +227,7 @@ def render_html(report: Report) -> str:
         '<meta name="viewport" content="width=device-width,initial-scale=1">'
         f"<title>{escape(title)}</title><style>{CSS}</style></head><body><main>"
         f"<header><h1>{escape(title)}</h1><p class=muted>{fmt_time(report.now)} UTC · since "
-        f"{fmt_time(report.since)}{focus}</p><section>{digest_html}"
+        f"{fmt_time(report.since)}{focus}</p>{_runlog(report)}<section>{digest_html}"
         f"{_data_block('data-digest', digest)}</section></header>{body}"
         f"<h2>Sync health</h2><section>{_health_table(report)}</section>"
         "</main></body></html>\n"

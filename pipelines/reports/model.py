@@ -6,7 +6,10 @@ import json
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pipelines.reports.runs import RunLog
 
 Row = dict[str, Any]
 
@@ -49,6 +52,7 @@ class Report:
     durations: list[Row]  # per sync: p50 / p95 / max duration of completed runs in the period
     schema_grid: list[Row]  # schema runs of the worst syncs' last 20 executions
     worst_syncs: list[str] = field(default_factory=list)  # bulk_sync_ids, worst first
+    runlog: RunLog | None = None  # etl_runs, for the header (None: not read)
 
     def health_counts(self) -> dict[str, int]:
         counts = dict.fromkeys(HEALTH_ORDER, 0)

@@ -16,6 +16,7 @@ from typing import Any
 
 from pipelines.reports.html import render_html
 from pipelines.reports.model import HEALTH_ORDER, Report, Row, normalize
+from pipelines.reports.runs import RunLog
 from pipelines.reports.terminal import render_terminal
 from pipelines.reports.views import check_dataset
 
@@ -65,6 +66,7 @@ def build_report(
     *,
     since: datetime | None = None,
     sync: str | None = None,
+    runlog: RunLog | None = None,
 ) -> Report:
     """Read the views into a ``Report``.
 
@@ -74,6 +76,7 @@ def build_report(
     24 h / 7 d / 30 d windows.  ``sync`` (a name or an id) focuses every part on one sync.
     A ``since`` after the clock is a ValueError; one before the first run starts the period
     on that run's day (the charts draw the data's span, not centuries of empty days).
+    ``runlog`` (``runs.read_runlog``) goes into the header as it is.
     """
     check_dataset(dataset)  # the one name that goes into the SQL text
     read = _Reader(query, dataset)
@@ -180,6 +183,7 @@ def build_report(
         ),
         schema_grid=grid,
         worst_syncs=worst,
+        runlog=runlog,
     )
 
 

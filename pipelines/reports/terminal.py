@@ -8,6 +8,7 @@ screen columns (``display_width``): a CJK character takes two, a combining mark 
 
 from __future__ import annotations
 
+import textwrap
 import unicodedata
 from collections.abc import Callable
 
@@ -20,6 +21,7 @@ from pipelines.reports.model import (
     fmt_seconds,
     fmt_time,
 )
+from pipelines.reports.runs import header_lines
 
 ELLIPSIS = "…"
 # C0 controls, DEL and C1 controls, each shown as a visible escape (\x1b, \n, \x9b, ...);
@@ -121,6 +123,19 @@ def _table(rows: list[Row], width: int) -> list[str]:
     return lines
 
 
+def _runlog(report: Report, width: int) -> list[str]:
+    """The run log's header lines; a failure's reason wraps onto at most 3 more lines."""
+    out = []
+    for line in header_lines(report.runlog, report.now):
+        text = " ".join(printable(line.text).split())
+        if line.level != "fail":
+            out.append(_cut(text, width))
+            continue
+        wrapped = textwrap.wrap(text, width, subsequent_indent="  ", max_lines=4, placeholder=" …")
+        out += [_cut(part, width) for part in wrapped]
+    return out
+
+
 def render_terminal(report: Report, width: int = 100) -> str:
     """The report as text no wider than ``width`` columns."""
     counts = report.health_counts()
@@ -139,6 +154,7 @@ def render_terminal(report: Report, width: int = 100) -> str:
             width,
         ),
     ]
+    lines += _runlog(report, width)
     for title, items in digest_sections(report):
         lines += _items(title, items, width)
     lines += ["", "Sync health", *_table(report.syncs, width)]

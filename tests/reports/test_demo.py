@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import shlex
 
 import duckdb
 
@@ -17,7 +18,15 @@ def test_demo_runs_end_to_end_and_each_planted_problem_shows(tmp_path, monkeypat
         code = main(["demo", "--duckdb", "demo.duckdb", "--html", "demo-report.html"])
     assert code == 0
     text = out.getvalue()
-    assert "syncs=8" in text and "failed_syncs=0" in text and "duckdb " in text
+    assert "syncs=8" in text and "failed_syncs=0" in text
+    hints = [shlex.split(line) for line in text.splitlines() if " sql --duckdb " in line]
+    queries = [argv for argv in hints if argv[-1].startswith("SELECT")]
+    assert len(queries) == 2 and all(argv[0].endswith("polytomic-etl") for argv in queries)
+    for argv in queries:  # the closing hint works as printed
+        answer = io.StringIO()
+        with contextlib.redirect_stdout(answer):
+            assert main(argv[1:]) == 0, argv
+        assert "HubSpot" in answer.getvalue()
     html = (tmp_path / "demo-report.html").read_text()
     assert "<svg" in html and "http://" not in html.replace("http://www.w3.org", "")
 
