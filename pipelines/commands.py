@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 import dlt
@@ -12,7 +13,10 @@ import dlt
 from pipelines.output import EXIT_OK, UsageError, emit
 from pipelines.reporting import parse_when
 from pipelines.reports.terminal import printable
-from pipelines.runner import RunContext, Target, run
+from pipelines.runlog import logged_run
+from pipelines.runner import RunContext
+from pipelines.target import Target
+from pipelines.warehouse import probe
 from pipelines.warehouse_lock import load_lock
 from sources.polytomic import parse_shard, polytomic_source, select_syncs
 
@@ -55,7 +59,7 @@ def _selection(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    summary = run(target_of(args), _selection(args), mode="run", after_load=refresh_views)
+    summary = logged_run(target_of(args), _selection(args), "run", after_load=refresh_views)
     emit(args, summary)
     return EXIT_OK
 
@@ -74,7 +78,8 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     if until is not None and until <= since:
         raise UsageError("--until must be after --since")
     window = {"backfill_since": since.isoformat(), "backfill_until": until and until.isoformat()}
-    summary = run(target, {**_selection(args), **window}, mode="backfill", after_load=refresh_views)
+    selection = {**_selection(args), **window}
+    summary = logged_run(target, selection, "backfill", after_load=refresh_views)
     emit(args, summary)
     return EXIT_OK
 
@@ -111,7 +116,7 @@ def _full_reload(args: argparse.Namespace, target: Target) -> int:
         _delete_rows(pipeline, chosen)
 
     selection = {**_selection(args), "full_reload": key}
-    summary = run(target, selection, mode="backfill", before_load=drop, after_load=refresh_views)
+    summary = logged_run(target, selection, "backfill", before_load=drop, after_load=refresh_views)
     emit(args, summary)
     return EXIT_OK
 
@@ -156,12 +161,18 @@ def refresh_views(pipeline: dlt.Pipeline) -> None:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    """Connectivity, authentication and API version; lists the syncs. Loads nothing."""
+    """Connectivity, authentication and API version; lists the syncs; the warehouse accepts
+    a write (a table is created and dropped). Loads nothing."""
     context = RunContext()
-    polytomic_source(context=context)  # resolves config and builds the client, no request yet
+    # A probe: a refused connection or an unknown host fails after one retry, not five.
+    polytomic_source(context=context, max_attempts=2, backoff_factor=0.5)  # no request yet
     client = context.client
     assert client is not None
     syncs = client.list_syncs()
+    target = target_of(args)
+    path = target.duckdb_path
+    fresh = path if path and not Path(path).exists() else None
+    warehouse = f"{target.describe()}: {probe(target.pipeline(), created_file=fresh)}"
     if args.json:
         print(
             json.dumps(
@@ -169,6 +180,7 @@ def cmd_check(args: argparse.Namespace) -> int:
                     "ok": True,
                     "base_url": client.base_url,
                     "api_version": client.served_version,
+                    "warehouse": warehouse,
                     "syncs": [
                         {"id": s.get("id"), "name": s.get("name"), "active": s.get("active")}
                         for s in syncs
@@ -184,6 +196,7 @@ def cmd_check(args: argparse.Namespace) -> int:
                 f"{len(syncs)} bulk sync(s) visible"
             )
         )
+        print(f"ok: warehouse {warehouse}, and accepts writes")
         for sync in syncs:  # names come from the API: escape codes are shown, not obeyed
             state = "active" if sync.get("active") else "paused"
             print(printable(f"  {sync.get('id')}  {state:<6}  {sync.get('name')}"))

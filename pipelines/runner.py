@@ -19,8 +19,9 @@ from typing import Any
 import dlt
 from dlt.pipeline.exceptions import PipelineStepFailed
 
+from pipelines.errors import config_error
 from pipelines.output import EXIT_INTERRUPTED, STOP
-from pipelines.target import DEFAULT_LOCK_WAIT_SECONDS, Target, config_error, duckdb_lock_holder
+from pipelines.target import DEFAULT_LOCK_WAIT_SECONDS, DuckDBLocked, Target, duckdb_lock_holder
 from pipelines.warehouse import LoadedRows, mark_deleted
 from pipelines.warehouse_lock import load_checkpoint, load_lock
 from sources.polytomic import RunContext, polytomic_source, settings
@@ -97,61 +98,99 @@ def run(
     mode: str = "run",
     before_load: Callable[[dlt.Pipeline, RunContext], None] | None = None,
     after_load: Callable[[dlt.Pipeline], None] | None = None,
+    on_finish: Callable[[dlt.Pipeline, Summary, Exception | None], None] | None = None,
 ) -> Summary:
     """One locked run: finish pending packages, then load checkpoints until caught up.
 
     A SIGTERM or Ctrl-C (the CLI's `STOP`) ends it at the next load boundary with exit 5: a
     load in progress completes; a walk in progress sends no new request and its checkpoint is
     dropped (state stays with the last load), so the next run continues from there.
+
+    `on_finish` (the run log) is called with the outcome while the lock is still held, so no
+    other run can open the warehouse between the run and its record.
     """
-    started = time.monotonic()
     summary = Summary(mode=mode)
-    keep = keep_load_packages()
-    wait = lock_wait_seconds()
     with target.lock():
         pipeline = target.pipeline()
-        context = RunContext(warehouse=LoadedRows(pipeline))
         try:
-            target.wait_for_file(wait)
-            finish_pending(pipeline)
-            if before_load:
-                before_load(pipeline, context)
-            while True:
-                if (stop := _interrupted(summary)) is not None:
-                    raise stop
-                source = polytomic_source(context=context, **(source_args or {}))
-                if context.client is not None:
-                    context.client.cancel = STOP
-                target.wait_for_file(wait)  # a DuckDB shell may have opened it since
-                load_checkpoint(pipeline, source, target.file_format)
-                summary.loads += 1
-                deleted = [i for ids in context.deleted.values() for i in ids]
-                context.deleted.clear()
-                mark_deleted(pipeline, deleted)
-                if (stop := _interrupted(summary)) is not None:
-                    raise stop
-                if context.fatal is not None:
-                    raise context.fatal
-                if not context.pending:
-                    break
-            if after_load:
-                after_load(pipeline)
-        except PipelineStepFailed as exc:
-            raise (_interrupted(summary) or _unwrap(exc, summary)) from exc
-        finally:
-            summary.seconds = time.monotonic() - started
-            summary.syncs = len(context.memory)
-            context.warehouse.close()
-            tidy(pipeline, target.working_root / target.name, keep)
-            for name in ("executions", "schema_rows", "skipped"):
-                setattr(summary, name, context.counts[name])
-            summary.failed_syncs = sorted(context.failed)
+            _run_locked(target, pipeline, summary, source_args, before_load, after_load)
+        except Exception as exc:
+            if on_finish:
+                on_finish(pipeline, summary, exc)
+            raise
+        if on_finish:
+            on_finish(pipeline, summary, None)
+    return summary
+
+
+def _run_locked(
+    target: Target,
+    pipeline: dlt.Pipeline,
+    summary: Summary,
+    source_args: dict[str, Any] | None,
+    before_load: Callable[[dlt.Pipeline, RunContext], None] | None,
+    after_load: Callable[[dlt.Pipeline], None] | None,
+) -> None:
+    started = time.monotonic()
+    keep = keep_load_packages()
+    wait = lock_wait_seconds()
+    context = RunContext(warehouse=LoadedRows(pipeline))
+    try:
+        target.wait_for_file(wait)
+        finish_pending(pipeline)
+        if before_load:
+            before_load(pipeline, context)
+        while True:
+            if (stop := _interrupted(summary)) is not None:
+                raise stop
+            source = polytomic_source(context=context, **(source_args or {}))
             if context.client is not None:
-                summary.requests = sum(context.client.requests.values())
+                context.client.cancel = STOP
+            _load(pipeline, source, target, wait)
+            summary.loads += 1
+            deleted = [i for ids in context.deleted.values() for i in ids]
+            context.deleted.clear()
+            mark_deleted(pipeline, deleted)
+            if (stop := _interrupted(summary)) is not None:
+                raise stop
+            if context.fatal is not None:
+                raise context.fatal
+            if not context.pending:
+                break
+        if after_load:
+            after_load(pipeline)
+    except PipelineStepFailed as exc:
+        raise (_interrupted(summary) or _unwrap(exc, summary)) from exc
+    except DuckDBLocked as exc:
+        raise RunFailed(str(exc), summary) from None
+    finally:
+        summary.seconds = time.monotonic() - started
+        summary.syncs = len(context.memory)
+        context.warehouse.close()
+        tidy(pipeline, target.working_root / target.name, keep)
+        for name in ("executions", "schema_rows", "skipped"):
+            setattr(summary, name, context.counts[name])
+        summary.failed_syncs = sorted(context.failed)
+        if context.client is not None:
+            summary.requests = sum(context.client.requests.values())
     if context.failed:
         names = ", ".join(sorted(context.failed))
         raise RunFailed(f"{len(context.failed)} sync(s) failed: {names}", summary)
-    return summary
+
+
+def _load(pipeline: dlt.Pipeline, source: Any, target: Target, wait: float) -> None:
+    """One checkpoint. A DuckDB file another process opened (a DuckDB shell, `sql`, a BI
+    tool) is waited for, before the load and when dlt finds it locked between its steps:
+    the extracted package, which carries its state, then loads as a pending one."""
+    target.wait_for_file(wait)
+    try:
+        load_checkpoint(pipeline, source, target.file_format)
+    except PipelineStepFailed as exc:
+        locked = duckdb_lock_holder(str(exc.exception)) is not None
+        if not (target.duckdb_path and locked and exc.step in ("normalize", "load")):
+            raise
+        target.wait_for_file(wait)
+        finish_pending(pipeline)
 
 
 def _interrupted(summary: Summary) -> RunFailed | None:
@@ -236,8 +275,16 @@ def _unwrap(exc: PipelineStepFailed, summary: Summary) -> Exception:
     holder = duckdb_lock_holder(detail)
     if holder is not None and "file" in detail.lower():
         # Another process opened the file between our wait and dlt's connection.
-        return RunFailed(f"warehouse file is locked by another process (pid {holder})", summary)
+        return RunFailed(_locked_message(detail, holder), summary)
     return RunFailed(f"{exc.step} step failed: {detail}", summary)
+
+
+def _locked_message(detail: str, holder: str) -> str:
+    import re
+
+    match = re.search(r'file "([^"]+)"', detail)
+    where = f"warehouse file {match.group(1)}" if match else "the warehouse file"
+    return f"{where} is locked by another process (pid {holder})"
 
 
 def env_flag(name: str) -> bool:

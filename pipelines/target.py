@@ -17,14 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import dlt
-from dlt.common.configuration.exceptions import (
-    ConfigFieldMissingException,
-    ConfigurationException,
-    LookupTrace,
-    LookupTraces,
-)
 from dlt.common.destination import Destination
-from dlt.common.destination.exceptions import DestinationException
 from dlt.common.normalizers.naming.snake_case import NamingConvention
 from dlt.common.pipeline import get_dlt_pipelines_dir
 
@@ -186,12 +179,14 @@ def _default_duckdb() -> Path:
 
 def _check_duckdb_names(path: Path, dataset: str) -> None:
     """DuckDB names the catalog after the file: a dataset of the same name is ambiguous."""
+    if not path.parent.is_dir():
+        raise UsageError(f"directory {path.parent} does not exist (for --duckdb {path})")
     stem = path.name.split(".")[0] if path.name else ""
     if stem.lower() == dataset.lower():
         raise UsageError(
             f"the DuckDB file {path.name} and the dataset {dataset!r} share a name, which "
-            f"DuckDB cannot tell apart: name the file differently (the default is {DEFAULT_DUCKDB}) "
-            "or pass another --dataset"
+            "DuckDB cannot tell apart: name the file differently "
+            f"(the default is {DEFAULT_DUCKDB}) or pass another --dataset"
         )
     if dataset.lower() in DUCKDB_CATALOGS:
         raise UsageError(
@@ -241,56 +236,3 @@ def _passwordless_credentials(destination: str) -> Any | None:
     creds.password = ""
     creds.resolve()
     return creds
-
-
-def config_error(exc: BaseException) -> UsageError | None:
-    """dlt's missing or invalid destination configuration, as one line naming the setting."""
-    seen: set[int] = set()
-    cause: BaseException | None = exc
-    while cause is not None and id(cause) not in seen:
-        seen.add(id(cause))
-        if isinstance(cause, ConfigFieldMissingException):
-            return UsageError(_missing_message(cause))
-        if isinstance(cause, ConfigurationException | DestinationException) and _is_config(cause):
-            first = str(cause).strip().splitlines()
-            return UsageError(f"invalid configuration: {first[0] if first else type(cause)}")
-        cause = getattr(cause, "exception", None) or cause.__cause__ or cause.__context__
-    return None
-
-
-def _is_config(exc: BaseException) -> bool:
-    name = type(exc).__name__
-    return isinstance(exc, ConfigurationException) or name in (
-        "UnknownDestinationModule",
-        "InvalidDestinationReference",
-        "DestinationTypeResolutionException",
-    )
-
-
-def _missing_message(exc: ConfigFieldMissingException) -> str:
-    """`destination.bigquery.credentials` and `DESTINATION__BIGQUERY__CREDENTIALS`."""
-    keys = [_setting(str(field), traces) for field, traces in exc.traces.items()] or [
-        str(f) for f in exc.fields
-    ]
-    settings = ", ".join(keys)
-    env = ", ".join(k.upper().replace(".", "__") for k in keys)
-    return (
-        f"missing configuration {settings}: set it in .dlt/secrets.toml or the environment ({env})"
-    )
-
-
-def _setting(field: str, traces: Any) -> str:
-    """The most specific key dlt looked up (it tries those first); nested specs count whole."""
-    for trace in traces:
-        if isinstance(trace, LookupTraces):  # e.g. credentials: report the field itself
-            subs = [t for ts in trace.traces.values() for t in ts if isinstance(t, LookupTrace)]
-            if subs and subs[0].sections:
-                return ".".join(_from_destination(list(subs[0].sections)))
-        elif isinstance(trace, LookupTrace) and trace.sections:
-            return ".".join(_from_destination([*trace.sections, field]))
-    return field
-
-
-def _from_destination(path: list[str]) -> list[str]:
-    """Drop a pipeline-name section in front of `destination.<name>`."""
-    return path[path.index("destination") :] if "destination" in path else path

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import dlt
@@ -109,3 +110,36 @@ def _utc(value: Any) -> datetime:
     if isinstance(value, datetime):
         return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
     return datetime.fromisoformat(str(value)).astimezone(UTC)
+
+
+class WarehouseCheckFailed(Exception):
+    exit_code = 1
+
+
+def probe(pipeline: dlt.Pipeline, created_file: str | None = None) -> str:
+    """`check`'s warehouse half: connect, create the dataset if needed, write and drop a table.
+
+    What the probe created goes again: a dataset it had to create, and a DuckDB file that did
+    not exist before (`created_file`, its path), so `check` leaves the warehouse as it found it.
+    """
+    table = "_polytomic_etl_check"
+    try:
+        with pipeline.sql_client() as sql:
+            existed = sql.has_dataset()
+            if not existed:
+                sql.create_dataset()
+            name = sql.make_qualified_table_name(table)
+            sql.execute_sql(f"CREATE TABLE {name} (ok INTEGER)")
+            sql.execute_sql(f"INSERT INTO {name} VALUES (1)")
+            sql.execute_sql(f"DROP TABLE {name}")
+            if not existed:
+                sql.drop_dataset()
+    except Exception as exc:
+        text = str(exc).strip().splitlines()
+        raise WarehouseCheckFailed(
+            f"warehouse check failed: {text[0] if text else type(exc).__name__}"
+        ) from exc
+    finally:
+        for path in (created_file, f"{created_file}.wal") if created_file else ():
+            Path(path).unlink(missing_ok=True)
+    return "dataset exists" if existed else "dataset can be created"

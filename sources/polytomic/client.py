@@ -50,6 +50,10 @@ def auth_header(
     api_key: str | None, deployment_key: str | None, organization_id: str | None
 ) -> str:
     """`api_key` is sent as Bearer; `deployment_key` + `organization_id` as Basic auth."""
+    # A key pasted into secrets.toml or an env file often carries a newline or spaces.
+    api_key, deployment_key, organization_id = (
+        (v or "").strip() or None for v in (api_key, deployment_key, organization_id)
+    )
     if api_key:
         return f"Bearer {api_key}"
     if deployment_key and organization_id:
@@ -69,7 +73,8 @@ def auth_header(
 
 def check_base_url(base_url: str) -> str:
     """Refuse plain http unless it points at loopback; TLS verification always stays on."""
-    parts = urlsplit(base_url.strip())
+    base_url = base_url.strip()
+    parts = urlsplit(base_url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(f"base_url must be an http(s) URL, got {base_url!r}")
     if parts.scheme == "http" and not _loopback(parts.hostname):
@@ -363,7 +368,8 @@ class PolytomicClient:
         try:
             response = self._fetch(path, params)
         except RequestException as exc:  # resets and timeouts left after dlt's retries
-            detail = redact(f"{type(exc).__name__}: {exc}", self._secrets)
+            cause = _unreachable(exc, self.base_url)
+            detail = cause or redact(f"{type(exc).__name__}: {exc}", self._secrets)
             raise ApiError(f"GET {path}: {detail}") from None
         self.served_version = response.headers.get("X-Polytomic-Version", self.served_version)
         self._observe_date(response)
@@ -508,3 +514,20 @@ def _error_message(response: Response) -> str | None:
         if isinstance(candidate, dict) and isinstance(candidate.get("message"), str):
             return candidate["message"]
     return json.dumps(body)  # redacted, then truncated, by the caller
+
+
+_DNS_FAILURES = ("name or service not known", "failure in name resolution", "nodename nor")
+
+
+def _unreachable(exc: RequestException, base_url: str) -> str | None:
+    """Connection refused or an unknown host, said first instead of urllib3's retry story."""
+    if not isinstance(exc, exceptions.ConnectionError) or isinstance(exc, exceptions.SSLError):
+        return None
+    text = str(exc).lower()
+    parts = urlsplit(base_url)
+    where = f"{parts.hostname}:{parts.port or (443 if parts.scheme == 'https' else 80)}"
+    if "refused" in text:
+        return f"connection refused by {where}: is base_url {base_url} right and the API up?"
+    if any(marker in text for marker in _DNS_FAILURES):
+        return f"cannot resolve host {parts.hostname}: check base_url {base_url}"
+    return None

@@ -188,3 +188,32 @@ def test_a_duckdb_file_held_past_lock_wait_seconds_fails_naming_the_holders_pid(
     assert err.count("\n") == 1 and f"pid {holder.pid}" in err and "locked" in err, err
     assert _cli(newcomer, "run", "--quiet")[0] == 0, "the next run goes on once it is free"
     assert_matches_truth(newcomer)
+
+
+def test_a_file_opened_by_another_process_between_extract_and_load_is_waited_for(
+    newcomer, monkeypatch
+):
+    """dlt reconnects in its load step; a reader that slipped in then delays, never fails."""
+    import pipelines.runner as runner
+
+    assert _cli(newcomer, "run", "--quiet")[0] == 0
+    newcomer.sandbox.add_executions(newcomer.sandbox.sync_ids()[0], 4)
+    holders: list[subprocess.Popen[str]] = []
+
+    def load_with_a_reader_in_between(pipeline, source, file_format) -> None:
+        pipeline.sync_destination()
+        pipeline.extract(source, loader_file_format=file_format)
+        pipeline.normalize()
+        holders.append(_hold(newcomer.db_path, 1.0))
+        pipeline.load()
+
+    monkeypatch.setattr(runner, "load_checkpoint", load_with_a_reader_in_between)
+    try:
+        code, _, err = _cli(newcomer, "run", "--quiet", POLYTOMIC_ETL__LOCK_WAIT_SECONDS="60")
+    finally:
+        for holder in holders:
+            holder.kill()
+            holder.wait()
+    assert code == 0, err
+    assert holders, "the reader held the file during a load"
+    assert_matches_truth(newcomer)
