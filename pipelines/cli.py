@@ -235,12 +235,15 @@ def _main(args: argparse.Namespace) -> int:
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
     except Exception as raised:  # every failure ends as one clear line, cause first
+        from sources.polytomic.errors import redact  # no secret reaches the terminal
+
         exc: BaseException = config_error(raised) or raised  # config errors: exit 2, one line
         code = getattr(exc, "exit_code", EXIT_FAILED)
         summary = getattr(exc, "summary", None)
         if getattr(args, "json", False) and summary is not None:
-            print(json.dumps({**summary.as_dict(), "ok": False, "error": one_line(exc)}))
-        print(f"polytomic-etl: {one_line(exc)}", file=sys.stderr)
+            error = redact(one_line(exc), limit=None)
+            print(json.dumps({**summary.as_dict(), "ok": False, "error": error}))
+        print(f"polytomic-etl: {redact(one_line(exc), limit=None)}", file=sys.stderr)
         if getattr(args, "verbose", False):
             logging.getLogger("polytomic_etl").exception("details")
         return int(code)

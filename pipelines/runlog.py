@@ -52,7 +52,6 @@ it; a dataset dropped by hand loses it with everything else.
 from __future__ import annotations
 
 import logging
-import re
 import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -72,7 +71,7 @@ from pipelines.output import (
 )
 from pipelines.runner import Summary, run
 from pipelines.target import Target
-from sources.polytomic.errors import _CREDENTIAL_PATTERNS  # the source's own redaction rules
+from sources.polytomic.errors import redact
 
 log = logging.getLogger("polytomic_etl")
 
@@ -104,23 +103,10 @@ _SQL_TYPES = {
 }
 _STANDARD = ("duckdb", "motherduck", "postgres")
 
-_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)([^/\s:@]*):([^/\s@]*)@")
-_QUERY_SECRET = re.compile(
-    r"(?i)([?&;][^=&\s#]*(?:key|token|secret|pass|pwd|auth|sig|credential|session)[^=&\s#]*=)"
-    r"[^&\s#'\"]+"
-)
-
 
 def redact_error(text: str, secrets: Iterable[str | None] = ()) -> str:
     """One line of ``text`` without credentials, at most ``MAX_ERROR`` characters."""
-    for secret in sorted((s for s in secrets if s and len(s) >= 4), key=len, reverse=True):
-        text = text.replace(secret, "***")
-    text = _USERINFO.sub(r"\1\2:***@", text)
-    text = _QUERY_SECRET.sub(r"\1***", text)
-    text = _CREDENTIAL_PATTERNS[0].sub(r"\1 ***", text)
-    text = _CREDENTIAL_PATTERNS[1].sub(r"\1\2***", text)
-    text = " ".join(text.split())
-    return text if len(text) <= MAX_ERROR else text[: MAX_ERROR - 1] + "…"
+    return redact(text, secrets, limit=MAX_ERROR)
 
 
 def tool_version() -> str:

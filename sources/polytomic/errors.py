@@ -9,18 +9,30 @@ _CREDENTIAL_PATTERNS = (
         r"(?i)(api[_-]?key|deployment[_-]?key|token|secret|password)([\"']?\s*[:=]\s*[\"']?)[^\s\"',}]+"
     ),
 )
+_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)([^/\s:@]*):([^/\s@]*)@")
+_QUERY_SECRET = re.compile(
+    r"(?i)([?&;][^=&\s#]*(?:key|token|secret|pass|pwd|auth|sig|credential|session)[^=&\s#]*=)"
+    r"[^&\s#'\"]+"
+)
 MAX_BODY_CHARS = 200
 
 
-def redact(text: str, secrets: Iterable[str] = ()) -> str:
-    """Truncate an echoed API body and blank out anything that looks like a credential."""
-    for secret in secrets:
-        if secret and len(secret) >= 4:
-            text = text.replace(secret, "***")
+def redact(
+    text: str, secrets: Iterable[str | None] = (), limit: int | None = MAX_BODY_CHARS
+) -> str:
+    """One line without anything that looks like a credential, cut at `limit` characters.
+
+    Known secrets (longest first), `Bearer`/`Basic` values, `key=`/`password:` pairs, URL
+    passwords (`scheme://user:***@`) and secret-looking query values are blanked.
+    """
+    for secret in sorted((s for s in secrets if s and len(s) >= 4), key=len, reverse=True):
+        text = text.replace(secret, "***")
+    text = _USERINFO.sub(r"\1\2:***@", text)
+    text = _QUERY_SECRET.sub(r"\1***", text)
     text = _CREDENTIAL_PATTERNS[0].sub(r"\1 ***", text)
     text = _CREDENTIAL_PATTERNS[1].sub(r"\1\2***", text)
     text = " ".join(text.split())
-    return text if len(text) <= MAX_BODY_CHARS else text[:MAX_BODY_CHARS] + "…"
+    return text if limit is None or len(text) <= limit else text[: limit - 1] + "…"
 
 
 class PolytomicError(Exception):

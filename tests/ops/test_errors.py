@@ -125,3 +125,13 @@ def test_no_credentials_names_where_it_looked_and_the_cron_fix(user):
     line = _one_line(err)
     assert code == 2
     assert str(Path.cwd() / ".dlt" / "secrets.toml") in line and "--config-dir" in line
+
+
+def test_a_password_in_the_base_url_never_reaches_the_terminal(user):
+    url = "http://loader:hunter2-s3cret@example.com"  # refused: plain http off loopback
+    for extra in ((), ("--json",)):
+        code, out, err = _cli(
+            user, "run", "--duckdb", "wh.duckdb", *extra, SOURCES__POLYTOMIC__BASE_URL=url
+        )
+        assert code == 2 and "hunter2-s3cret" not in out + err
+        assert "loader:***@example.com" in err
