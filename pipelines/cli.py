@@ -60,7 +60,14 @@ def _target_options() -> argparse.ArgumentParser:
     return common
 
 
+def _strict_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--strict", action="store_true", help="an unknown config key is an error (exit 2)"
+    )
+
+
 def _selection_options(parser: argparse.ArgumentParser) -> None:
+    _strict_option(parser)
     parser.add_argument(
         "--bulk-sync-id", action="append", dest="bulk_sync_ids", metavar="ID", help="repeatable"
     )
@@ -102,7 +109,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="create or refresh the reporting views (run does it after each load)",
     )
 
-    sub.add_parser("check", parents=[common], help="test connectivity and auth; load nothing")
+    check = sub.add_parser(
+        "check", parents=[common], help="test connectivity and auth; load nothing"
+    )
+    _strict_option(check)
 
     sql = sub.add_parser(
         "sql",

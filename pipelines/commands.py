@@ -10,6 +10,7 @@ from typing import Any
 
 import dlt
 
+from pipelines import settings_check
 from pipelines.output import EXIT_OK, UsageError, emit
 from pipelines.reporting import parse_when
 from pipelines.reports.terminal import printable
@@ -35,6 +36,8 @@ def dispatch(args: argparse.Namespace) -> int:
         "demo": cmd_demo,
         "sandbox": cmd_sandbox,
     }[args.command]
+    if args.command in ("run", "backfill", "check"):
+        settings_check.check(strict=getattr(args, "strict", False))
     return handler(args)
 
 

@@ -135,3 +135,17 @@ def test_a_password_in_the_base_url_never_reaches_the_terminal(user):
         )
         assert code == 2 and "hunter2-s3cret" not in out + err
         assert "loader:***@example.com" in err
+
+
+def test_an_unknown_setting_warns_with_the_closest_key_and_strict_refuses(user):
+    Path(".dlt").mkdir()
+    Path(".dlt/config.toml").write_text("[sources.polytomic]\nlookback = 60\n")
+    args = ("run", "--duckdb", "wh.duckdb", "--config-dir", ".")
+    code, _, err = _cli(user, *args, SOURCES__POLYTOMIC__TIMEOUT="5")
+    assert code == 0, err
+    warnings = [line for line in err.splitlines() if "unknown setting" in line]
+    assert len(warnings) == 2, err
+    assert any("sources.polytomic.lookback in" in w and "lookback_seconds?" in w for w in warnings)
+    assert any("SOURCES__POLYTOMIC__TIMEOUT" in w and "timeout_seconds?" in w for w in warnings)
+    code, _, err = _cli(user, *args, "--strict")
+    assert code == 2 and "--strict" in _one_line(err)
