@@ -163,7 +163,8 @@ def _configure(args: argparse.Namespace) -> None:
     # dlt logs through its own logger, created with the level its run context resolves
     # (environment, then config.toml) when it starts: with --config-dir that was the reload
     # above. --quiet wins over both (a successful quiet run prints nothing, so cron mails
-    # nothing); --verbose asks for INFO at least; otherwise the user's level, or ERROR.
+    # nothing); --verbose shows dlt's warnings, not its INFO flood (our own INFO lines say
+    # what each sync did); otherwise the user's level, or ERROR.
     import dlt
     from dlt.common.configuration.container import Container
     from dlt.common.configuration.specs.pluggable_run_context import PluggableRunContext
@@ -172,10 +173,7 @@ def _configure(args: argparse.Namespace) -> None:
     if os.environ.get("RUNTIME__LOG_LEVEL") == os.environ.pop(own, None):
         os.environ.pop("RUNTIME__LOG_LEVEL", None)
     configured = dlt.config.get("runtime.log_level")
-    level = "ERROR" if quiet else configured or ("INFO" if verbose else "ERROR")
-    numeric = logging.getLevelNamesMapping().get(str(level).upper(), logging.INFO)
-    if verbose and numeric > logging.INFO:
-        level = "INFO"
+    level = "ERROR" if quiet else configured or ("WARNING" if verbose else "ERROR")
     if level != configured:
         os.environ["RUNTIME__LOG_LEVEL"] = os.environ[own] = level
     Container()[PluggableRunContext].initialize_runtime()  # the logger, with that level

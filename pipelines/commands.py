@@ -61,8 +61,15 @@ def _selection(args: argparse.Namespace) -> dict[str, Any]:
     return {"bulk_sync_ids": args.bulk_sync_ids, "shard": args.shard}
 
 
+def _progress_line(args: argparse.Namespace) -> bool:
+    """On a terminal, unless the output is for a script or dlt's own collector is asked for."""
+    quiet = args.quiet or args.json or getattr(args, "progress", None)
+    return not quiet and sys.stdout.isatty() and sys.stderr.isatty()
+
+
 def cmd_run(args: argparse.Namespace) -> int:
-    summary = logged_run(target_of(args), _selection(args), "run", after_load=refresh_views)
+    hooks = {"after_load": refresh_views, "show_progress": _progress_line(args)}
+    summary = logged_run(target_of(args), _selection(args), "run", **hooks)
     emit(args, summary)
     return EXIT_OK
 
@@ -82,7 +89,8 @@ def cmd_backfill(args: argparse.Namespace) -> int:
         raise UsageError("--until must be after --since")
     window = {"backfill_since": since.isoformat(), "backfill_until": until and until.isoformat()}
     selection = {**_selection(args), **window}
-    summary = logged_run(target, selection, "backfill", after_load=refresh_views)
+    hooks = {"after_load": refresh_views, "show_progress": _progress_line(args)}
+    summary = logged_run(target, selection, "backfill", **hooks)
     emit(args, summary)
     return EXIT_OK
 
@@ -119,7 +127,9 @@ def _full_reload(args: argparse.Namespace, target: Target) -> int:
         _delete_rows(pipeline, chosen)
 
     selection = {**_selection(args), "full_reload": key}
-    summary = logged_run(target, selection, "backfill", before_load=drop, after_load=refresh_views)
+    hooks = {"before_load": drop, "after_load": refresh_views}
+    hooks["show_progress"] = _progress_line(args)
+    summary = logged_run(target, selection, "backfill", **hooks)
     emit(args, summary)
     return EXIT_OK
 

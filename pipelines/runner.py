@@ -7,6 +7,7 @@ the load in flight.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import stat
@@ -21,6 +22,7 @@ from dlt.pipeline.exceptions import PipelineStepFailed
 
 from pipelines.errors import config_error
 from pipelines.output import EXIT_INTERRUPTED, STOP
+from pipelines.progress_line import ProgressLine
 from pipelines.target import DEFAULT_LOCK_WAIT_SECONDS, DuckDBLocked, Target, duckdb_lock_holder
 from pipelines.warehouse import LoadedRows, mark_deleted
 from pipelines.warehouse_lock import load_checkpoint, load_lock
@@ -99,6 +101,7 @@ def run(
     before_load: Callable[[dlt.Pipeline, RunContext], None] | None = None,
     after_load: Callable[[dlt.Pipeline], None] | None = None,
     on_finish: Callable[[dlt.Pipeline, Summary, Exception | None], None] | None = None,
+    show_progress: bool = False,
 ) -> Summary:
     """One locked run: finish pending packages, then load checkpoints until caught up.
 
@@ -113,7 +116,8 @@ def run(
     with target.lock():
         pipeline = target.pipeline()
         try:
-            _run_locked(target, pipeline, summary, source_args, before_load, after_load)
+            hooks = (before_load, after_load, show_progress)
+            _run_locked(target, pipeline, summary, source_args, *hooks)
         except Exception as exc:
             if on_finish:
                 on_finish(pipeline, summary, exc)
@@ -130,53 +134,55 @@ def _run_locked(
     source_args: dict[str, Any] | None,
     before_load: Callable[[dlt.Pipeline, RunContext], None] | None,
     after_load: Callable[[dlt.Pipeline], None] | None,
+    show_progress: bool,
 ) -> None:
     started = time.monotonic()
     keep = keep_load_packages()
     wait = lock_wait_seconds()
     context = RunContext(warehouse=LoadedRows(pipeline))
-    try:
-        target.wait_for_file(wait)
-        finish_pending(pipeline)
-        if before_load:
-            before_load(pipeline, context)
-        while True:
-            if (stop := _interrupted(summary)) is not None:
-                raise stop
-            source = polytomic_source(context=context, **(source_args or {}))
+    progress = ProgressLine(context) if show_progress else contextlib.nullcontext()
+    with progress:
+        try:
+            target.wait_for_file(wait)
+            finish_pending(pipeline)
+            if before_load:
+                before_load(pipeline, context)
+            while True:
+                if (stop := _interrupted(summary)) is not None:
+                    raise stop
+                source = polytomic_source(context=context, **(source_args or {}))
+                if context.client is not None:
+                    context.client.cancel = STOP
+                _load(pipeline, source, target, wait)
+                summary.loads += 1
+                deleted = [i for ids in context.deleted.values() for i in ids]
+                context.deleted.clear()
+                mark_deleted(pipeline, deleted)
+                if (stop := _interrupted(summary)) is not None:
+                    raise stop
+                if context.fatal is not None:
+                    raise context.fatal
+                if not context.pending:
+                    break
+            if after_load:
+                after_load(pipeline)
+        except PipelineStepFailed as exc:
+            raise (_interrupted(summary) or _unwrap(exc, summary)) from exc
+        except DuckDBLocked as exc:
+            raise RunFailed(str(exc), summary) from None
+        finally:
+            summary.seconds = time.monotonic() - started
+            summary.syncs = len(context.memory)
+            context.warehouse.close()
+            tidy(pipeline, target.working_root / target.name, keep)
+            for name in ("executions", "schema_rows", "skipped"):
+                setattr(summary, name, context.counts[name])
+            summary.failed_syncs = sorted(context.failed)
             if context.client is not None:
-                context.client.cancel = STOP
-            _load(pipeline, source, target, wait)
-            summary.loads += 1
-            deleted = [i for ids in context.deleted.values() for i in ids]
-            context.deleted.clear()
-            mark_deleted(pipeline, deleted)
-            if (stop := _interrupted(summary)) is not None:
-                raise stop
-            if context.fatal is not None:
-                raise context.fatal
-            if not context.pending:
-                break
-        if after_load:
-            after_load(pipeline)
-    except PipelineStepFailed as exc:
-        raise (_interrupted(summary) or _unwrap(exc, summary)) from exc
-    except DuckDBLocked as exc:
-        raise RunFailed(str(exc), summary) from None
-    finally:
-        summary.seconds = time.monotonic() - started
-        summary.syncs = len(context.memory)
-        context.warehouse.close()
-        tidy(pipeline, target.working_root / target.name, keep)
-        for name in ("executions", "schema_rows", "skipped"):
-            setattr(summary, name, context.counts[name])
-        summary.failed_syncs = sorted(context.failed)
-        if context.client is not None:
-            summary.requests = sum(context.client.requests.values())
-    if context.failed:
-        names = ", ".join(sorted(context.failed))
-        raise RunFailed(f"{len(context.failed)} sync(s) failed: {names}", summary)
-
+                summary.requests = sum(context.client.requests.values())
+        if context.failed:
+            names = ", ".join(sorted(context.failed))
+            raise RunFailed(f"{len(context.failed)} sync(s) failed: {names}", summary)
 
 def _load(pipeline: dlt.Pipeline, source: Any, target: Target, wait: float) -> None:
     """One checkpoint. A DuckDB file another process opened (a DuckDB shell, `sql`, a BI

@@ -228,6 +228,8 @@ def polytomic_source(
             return
         if ctx.loads:
             todo = [i for i in todo if i in ctx.pending]
+        else:
+            ctx.counts["syncs_total"] = len(todo)  # for progress displays
         ctx.loads += 1
         batches = walk_syncs(client, todo, states, options, ctx, concurrency, hydration_concurrency)
         for batch in batches:

@@ -168,6 +168,7 @@ def walk_syncs(
                 log.warning("sync %s: not found (deleted?); skipped, its history stays", sync_id)
                 context.gone.add(sync_id)
                 context.pending.discard(sync_id)
+                context.counts["syncs_done"] += 1
             elif kind == "fatal":
                 context.fatal = payload
                 stop.set()
@@ -175,6 +176,7 @@ def walk_syncs(
             else:
                 context.failed[sync_id] = str(payload)
                 context.pending.discard(sync_id)
+                context.counts["syncs_done"] += 1
                 log.error("sync %s failed: %s", sync_id, payload)
     finally:
         stop.set()
@@ -185,15 +187,27 @@ def walk_syncs(
 def _finish(context: RunContext, states: dict[str, Any], sync_id: str, walk: SyncWalk) -> None:
     result = walk.result
     states[sync_id] = result.state
+    log.info(
+        "sync %s: %d page(s), %d execution(s), %d schema row(s), %d fallback(s); cursor %s%s",
+        sync_id,
+        result.pages,
+        result.executions,
+        result.schema_rows,
+        result.fallbacks,
+        (result.state or {}).get("cursor"),
+        "" if result.caught_up else "; continues in the next load",
+    )
     for name in ("pages", "fallbacks"):
         context.counts[name] += getattr(result, name)
     if walk.deleted:
         context.deleted.setdefault(sync_id, []).extend(walk.deleted)
     if result.caught_up:
         context.pending.discard(sync_id)
+        context.counts["syncs_done"] += 1
     elif walk.memory.next_token is None:
         # A checkpoint with nowhere to continue would repeat forever: stop this sync.
         context.failed[sync_id] = "the walk made no progress past its cursor"
         context.pending.discard(sync_id)
+        context.counts["syncs_done"] += 1
     else:
         context.pending.add(sync_id)
