@@ -117,6 +117,7 @@ def _reading(target: Target) -> Iterator[Db]:
         try:
             connection = duckdb.connect(target.duckdb_path, read_only=True)
         except duckdb.IOException as exc:  # a load holds the file; DuckDB names its pid
+            _load_in_progress(target)
             raise WarehouseBusy(
                 f"cannot read {target.duckdb_path} now, try again when the load has finished: "
                 + str(exc).splitlines()[0]
@@ -140,9 +141,20 @@ def _reading(target: Target) -> Iterator[Db]:
         yield db
 
 
+def _load_in_progress(target: Target) -> None:
+    """A first load still running: say so, rather than "run it first"."""
+    holder = target.load_in_progress()
+    if holder is not None:
+        raise WarehouseBusy(
+            f"a load into {target.describe()} is in progress ({holder}) and has not committed "
+            "data yet: try again when it has finished"
+        )
+
+
 def _warehouse_exists(target: Target) -> None:
     """A mistyped --duckdb path is an error, not a new empty file."""
     if target.destination == "duckdb" and not Path(str(target.duckdb_path)).is_file():
+        _load_in_progress(target)
         raise ReportError(
             f"no DuckDB warehouse at {target.duckdb_path}: check --duckdb, or load it with "
             "`polytomic-etl run` first"
@@ -165,6 +177,7 @@ def _loaded(db: Db, target: Target) -> None:
             f"no loaded data in {target.describe()}: the last successful run, at "
             f"{ok:%Y-%m-%d %H:%M} UTC, found no bulk syncs to load"
         )
+    _load_in_progress(target)
     failure = last_failure(log)
     why = f"; the last run {failure}" if failure else ""
     raise ReportError(f"no loaded data in {target.describe()}: run `polytomic-etl run` first{why}")

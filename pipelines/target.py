@@ -21,7 +21,7 @@ from dlt.common.destination import Destination
 from dlt.common.normalizers.naming.snake_case import NamingConvention
 from dlt.common.pipeline import get_dlt_pipelines_dir
 
-from pipelines.lock import PipelineLock
+from pipelines.lock import PipelineLock, held_by
 from pipelines.output import UsageError
 from pipelines.warehouse_lock import RunLock
 
@@ -120,6 +120,15 @@ class Target:
             stack.close()
             raise
         return stack
+
+    def load_in_progress(self) -> str | None:
+        """ "pid N, since T" of a run loading this target now (any shard), or None."""
+        own = self.working_root / f"{self.name}.lock"
+        family = self.working_root.glob(f"polytomic_etl_{self.destination}_{self.dataset}_*.lock")
+        for path in [own, *sorted(family)]:
+            if (holder := held_by(path)) is not None:
+                return holder
+        return None
 
     @property
     def file_format(self) -> Any:

@@ -217,3 +217,33 @@ def test_a_file_opened_by_another_process_between_extract_and_load_is_waited_for
     assert code == 0, err
     assert holders, "the reader held the file during a load"
     assert_matches_truth(newcomer)
+
+
+def test_report_and_check_during_a_first_load_say_a_load_is_in_progress(
+    make_sandbox, make_etl, tmp_path
+):
+    import time
+
+    from pipelines.lock import held_by
+
+    etl = make_etl(make_sandbox(seed=13, syncs=2, executions=400, latency_ms=300))
+    env = {**os.environ, **etl.env(), "HOME": str(tmp_path)}
+    cli = str(Path(sys.executable).with_name("polytomic-etl"))
+    loader = subprocess.Popen([cli, *etl.args("run", "--quiet")], env=env)
+    try:
+        locks = etl.tmp / "pl"
+        for _ in range(600):  # the loader has taken its lock (it holds it until it ends)
+            held = [p for p in locks.glob("*.lock") if held_by(p)] if locks.exists() else []
+            if held or loader.poll() is not None:
+                break
+            time.sleep(0.05)
+        assert held and loader.poll() is None, "the load is still running"
+        code, out, err = etl.cli("report")
+        assert code == 1 and "a load into" in err and "is in progress (pid" in err, err
+        assert "run `polytomic-etl run` first" not in out + err
+        code, out, err = etl.cli("check")
+        assert code == 0 and "a load is in progress" in out, err
+    finally:
+        assert loader.wait(timeout=120) == 0
+    assert_matches_truth(etl)
+    assert etl.cli("report")[0] == 0
