@@ -32,6 +32,7 @@ class PageMark:
     token: str | None
     first: datetime
     margin: datetime
+    stamps: tuple[datetime | None, ...] = ()  # each item's updated_at (None: quarantined)
 
 
 @dataclass
@@ -40,6 +41,8 @@ class WalkMemory:
 
     seen: dict[str, datetime] = field(default_factory=dict)
     pages: list[PageMark] = field(default_factory=list)
+    chain: int = 0  # where in `pages` the current unbroken walk began
+    anchor: PageMark | None = None  # a resume page cut to size (see `anchor.py`)
     rewinds: int = 0
     next_token: str | None = None  # where this run's next checkpoint continues
     loaded: dict[str, datetime] = field(default_factory=dict)  # yielded to load by this run
@@ -74,6 +77,8 @@ def carried_over(
     if threshold is None:
         return resume, {}
     fits = [m for m in memory.pages if m.margin <= threshold]
+    if memory.anchor is not None and memory.anchor.margin <= threshold:
+        fits = [memory.anchor]  # the shortest safe resume page there is
     if fits:
         mark = max(fits, key=lambda m: m.first)
         resume = {"token": mark.token, "floor": iso(mark.first)} if mark.token else None

@@ -11,7 +11,8 @@ How incremental loading works (the README tells the same story):
   a quiet sync's cursor forward and its late executions would be dropped. So each sync keeps
   its own small record in the resource state, committed atomically with the data.
 * Why a stored page token: the API has no `since` filter. Resuming from the token of a page we
-  already walked, instead of page one, keeps an idle run at one request whatever the history.
+  already walked, instead of page one, keeps an idle run at one request whatever the history
+  (the page is cut to size when the last one is short: `anchor.py`).
   The token is opaque, so it is trusted only if the page it returns starts at or before
   `cursor - lookback` (the overlap check). A suffix of a sorted list that starts there holds
   every newer row, keyset or offset tokens alike. A token the API rejects (400) or a page that
@@ -43,6 +44,7 @@ from datetime import datetime
 from typing import Any
 
 from . import settings
+from .anchor import reanchor
 from .client import Page, PolytomicClient
 from .errors import ApiError, PaginationError
 from .listing import read_listing
@@ -124,10 +126,12 @@ class SyncWalk:
                 log.warning("sync %s: %s", self.sync_id, restart.why)
                 self.result.fallbacks += 1
                 token, floor, self._prev = restart.token, restart.floor, None
+                self.memory.chain = len(self.memory.pages)
         self.result.caught_up = finished
-        if finished and self.opts.until is None and self.opts.since is None:
+        steady = finished and self.opts.until is None and self.opts.since is None
+        if steady:
             yield from self._listing()
-        self.result.state = self._new_state()
+        self.result.state = self._new_state(params if steady else None)
 
     def _start(self) -> tuple[str | None, datetime | None]:
         """Where this walk starts: this run's last checkpoint, else the stored resume page."""
@@ -137,6 +141,7 @@ class SyncWalk:
                 raise PaginationError(f"sync {self.sync_id}: a page token came back twice")
             self.memory.continued.add(token)
             return token, None
+        self.memory.chain, self.memory.anchor = len(self.memory.pages), None
         token = (self.old.get("resume") or {}).get("token")
         return token, (self.threshold if token else None)
 
@@ -161,8 +166,8 @@ class SyncWalk:
                 why = f"a stored page token failed ({exc}); walking afresh from the start"
                 raise _Restart(None, None, why) from None
             first = False
-            if floor is not None:
-                self._check_overlap(page, floor)
+            if floor is not None and (page.items or not page.next_token):
+                self._check_overlap(page, floor)  # on the first page with rows, or the last
                 floor = None
             before = self.max_seen
             batch, done, moved_from = self._filter(page)
@@ -193,15 +198,16 @@ class SyncWalk:
         """Keep what must be loaded from one page; True when a backfill passed its window."""
         batch = Batch(rows=[], rejected=[])
         moved: list[datetime] = []
-        walked: list[datetime] = []
+        stamps: list[datetime | None] = []
         done = False
         for raw in page.items:
             reason = rejection(raw)
+            stamps.append(None if reason else parse_ts(raw["updated_at"]))
             if reason:
                 batch.rejected.append(rejected_row(raw, self.sync_id, reason))
                 log.warning("sync %s: quarantined a record: %s", self.sync_id, reason)
                 continue
-            ua = parse_ts(raw["updated_at"])
+            ua = stamps[-1]
             assert ua is not None
             if self._prev is not None and ua < self._prev:
                 raise PaginationError(
@@ -209,7 +215,6 @@ class SyncWalk:
                     f"({iso(ua)} after {iso(self._prev)}); refusing to guess"
                 )
             self._prev = ua
-            walked.append(ua)
             previous = self.memory.seen.get(raw["id"])
             if previous is not None and previous != ua:
                 moved.append(previous)  # updated mid-walk: offset tokens may have skipped a row
@@ -220,10 +225,11 @@ class SyncWalk:
             self.max_seen = max(self.max_seen or ua, ua)
             if not self._loaded(raw["id"], ua, previous):
                 batch.rows.append(raw)
+        walked = [t for t in stamps if t is not None]
         if walked:
             # Resume only where a few rows of slack survive a shift of the page's start.
             margin = walked[min(len(walked), settings.RESUME_SLACK_ROWS) - 1]
-            self.memory.pages.append(PageMark(page.token, walked[0], margin))
+            self.memory.pages.append(PageMark(page.token, walked[0], margin, tuple(stamps)))
         self.result.skipped += len(batch.rejected)
         batch.rows = self._typed(batch.rows)
         return batch, done, min(moved) if moved and not done else None
@@ -325,11 +331,15 @@ class SyncWalk:
         if rows:
             yield Batch(rows=rows, rejected=[])
 
-    def _new_state(self) -> dict[str, Any]:
+    def _new_state(self, params: dict[str, Any] | None) -> dict[str, Any]:
         cursor = self.max_seen
         if cursor is not None:
             cursor = min(cursor, self.client.present())
         threshold = cursor - self.opts.lookback if cursor else None
+        if params is not None and threshold is not None:
+            # A walk that reached the end may leave a resume page cut to size (`anchor.py`):
+            # then an idle run reads one terminal page, whatever the page alignment.
+            reanchor(self.client, self._path, self.memory, threshold, params)
         resume, recent = carried_over(self.memory, self.old.get("resume"), self.recent, threshold)
         return {
             "cursor": iso(cursor) if cursor else None,
