@@ -9,6 +9,7 @@ is being explained.
 from __future__ import annotations
 
 import difflib
+import os
 import re
 import sys
 from pathlib import Path
@@ -152,3 +153,34 @@ def _searched() -> str:
         paths = []
     where = f"searched the environment and {', '.join(paths)}" if paths else "searched"
     return f"{where}; from cron or another directory pass --config-dir PROJECT_DIR"
+
+
+SECRET_ENV = ("KEY", "PASSWORD", "SECRET", "TOKEN", "CREDENTIALS", "NOTIFY_URL")
+
+
+def configured_secrets() -> list[str]:
+    """Secrets the user configured, to blank wherever an error quotes them (even in a form
+    the patterns miss, such as a URL password with a space): secret-looking environment
+    values, the passwords of URL values, and the source's keys from dlt's providers. A
+    password's pieces count too: a parser that split it at `@` or `:` quotes a piece."""
+    values: list[str] = []
+    urls = list(os.environ.values())
+    for name, value in os.environ.items():
+        if any(part in name.upper() for part in SECRET_ENV) and value.strip():
+            values.append(value.strip())
+    if "dlt" in sys.modules:
+        import dlt
+
+        for key in ("api_key", "deployment_key", "base_url"):
+            try:
+                value = dlt.secrets.get(f"sources.polytomic.{key}")
+            except Exception:
+                continue
+            if isinstance(value, str) and value.strip():
+                (urls if key == "base_url" else values).append(value.strip())
+    for value in urls:
+        match = re.match(r"(?i)\s*[a-z][a-z0-9+.-]*://[^/\s:@]*:(.+)@", value)
+        if match:
+            password = match.group(1)
+            values += [password, *re.split(r"[@:/\s]+", password)]
+    return sorted({v for v in values if len(v) >= 4}, key=len, reverse=True)

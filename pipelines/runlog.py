@@ -60,7 +60,7 @@ from typing import Any
 
 import dlt
 
-from pipelines.errors import config_error
+from pipelines.errors import config_error, configured_secrets
 from pipelines.output import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -197,7 +197,12 @@ def record(
         pipeline = pipeline_of()
         sql = pipeline.sql_client()
         if row.get("error"):
-            row = {**row, "error": redact_error(row["error"], [*_secrets(sql), *secrets])}
+            row = {
+                **row,
+                "error": redact_error(
+                    row["error"], [*_secrets(sql), *secrets, *configured_secrets()]
+                ),
+            }
         name = pipeline.destination.destination_name if pipeline.destination else ""
         with sql:
             _write(sql, row, name)

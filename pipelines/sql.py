@@ -43,6 +43,7 @@ import argparse
 import contextlib
 import csv
 import json
+import math
 import re
 import sys
 from datetime import date, datetime, time, timedelta
@@ -296,8 +297,9 @@ class Output:
             return
         names, rows = result or ([], [])
         if self.style == "json":
-            objects = [dict(zip(names, row, strict=True)) for row in rows]
-            print(json.dumps(objects, default=_json_value))
+            keys = _unique(names)  # `SELECT 1 x, 2 x` keeps both, as x and x_2
+            objects = [{k: _json_safe(v) for k, v in zip(keys, row, strict=True)} for row in rows]
+            print(json.dumps(objects, default=_json_value, allow_nan=False))
         elif self.style == "csv":
             writer = csv.writer(sys.stdout, lineterminator="\n")
             writer.writerow(names)
@@ -343,13 +345,42 @@ def _text(value: Any) -> str:
     return str(value)
 
 
+def _unique(names: list[str]) -> list[str]:
+    seen: set[str] = set()
+    out = []
+    for name in names:
+        key, n = name, 1
+        while key in seen:
+            n += 1
+            key = f"{name}_{n}"
+        seen.add(key)
+        out.append(key)
+    return out
+
+
+def _json_safe(value: Any) -> Any:
+    """JSON has no NaN or Infinity: they become null, as in most JSON encoders for SQL."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    return value
+
+
 def _json_value(value: Any) -> Any:
     if isinstance(value, datetime | date | time):
         return value.isoformat()
     if isinstance(value, timedelta):
         return value.total_seconds()
     if isinstance(value, Decimal) and value.is_finite():
-        return int(value) if value == value.to_integral_value() else float(value)
+        if value == value.to_integral_value():
+            return int(value)
+        # A float that would round the value (more than 15 significant digits) stays text.
+        return float(value) if Decimal(repr(float(value))) == value else str(value)
+    if isinstance(value, Decimal):
+        return None  # NaN, Infinity
     if isinstance(value, bytes | bytearray | memoryview):
         return bytes(value).hex()
     return str(value)  # UUID, an infinite Decimal and the like

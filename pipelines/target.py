@@ -22,7 +22,7 @@ from dlt.common.normalizers.naming.snake_case import NamingConvention
 from dlt.common.pipeline import get_dlt_pipelines_dir
 
 from pipelines.lock import PipelineLock, held_by
-from pipelines.output import UsageError
+from pipelines.output import EXIT_INTERRUPTED, STOP, UsageError
 from pipelines.warehouse_lock import RunLock
 
 log = logging.getLogger("polytomic_etl")
@@ -30,6 +30,7 @@ log = logging.getLogger("polytomic_etl")
 DEFAULT_DUCKDB = "polytomic_etl.duckdb"
 OLD_DEFAULT_DUCKDB = "polytomic.duckdb"  # until 0.1: its stem equals the default dataset
 DUCKDB_CATALOGS = ("system", "temp")  # built into every DuckDB database
+MAX_PIPELINE_NAME = 64
 DEFAULT_LOCK_WAIT_SECONDS = 60.0  # for a DuckDB file another process holds
 
 # Postgres without ADBC cannot take parquet; DuckDB loads parquet about 5x faster than inserts.
@@ -80,7 +81,9 @@ class Target:
             return self.pipeline_name
         digest = hashlib.sha256(self.identity().encode()).hexdigest()[:10]
         shard = f"_{self._shard_tag}" if self.shard else ""
-        return f"polytomic_etl_{self.destination}_{self.dataset}{shard}_{digest}"
+        # dlt caps pipeline names at 64 characters; the digest keeps a shortened one unique.
+        room = MAX_PIPELINE_NAME - len(f"polytomic_etl_{self.destination}_{shard}_{digest}")
+        return f"polytomic_etl_{self.destination}_{self.dataset[: max(room, 1)]}{shard}_{digest}"
 
     @property
     def _shard_tag(self) -> str:
@@ -124,7 +127,8 @@ class Target:
     def load_in_progress(self) -> str | None:
         """ "pid N, since T" of a run loading this target now (any shard), or None."""
         own = self.working_root / f"{self.name}.lock"
-        family = self.working_root.glob(f"polytomic_etl_{self.destination}_{self.dataset}_*.lock")
+        prefix = f"polytomic_etl_{self.destination}_{self.dataset[:16]}"
+        family = self.working_root.glob(f"{prefix}*.lock")
         for path in [own, *sorted(family)]:
             if (holder := held_by(path)) is not None:
                 return holder
@@ -146,6 +150,11 @@ class Target:
 
         deadline = time.monotonic() + max(0.0, seconds)
         while True:
+            if STOP.is_set():  # SIGTERM or Ctrl-C: stop now, not when the holder lets go
+                raise StoppedWaiting(
+                    f"interrupted by {STOP.signal_name or 'a stop request'} while waiting for "
+                    f"{self.duckdb_path}; the next run continues from there"
+                )
             try:
                 duckdb.connect(self.duckdb_path).close()
                 return
@@ -157,13 +166,17 @@ class Target:
                     raise DuckDBLocked(
                         f"warehouse file {self.duckdb_path} is locked by another process "
                         f"(pid {holder}); waited {seconds:g}s "
-                        "(polytomic_etl.lock_wait_seconds)"
+                        "(polytomic_etl.lock_wait_seconds, env POLYTOMIC_ETL__LOCK_WAIT_SECONDS)"
                     ) from None
-                time.sleep(min(0.5, max(0.05, deadline - time.monotonic())))
+                STOP.wait(min(0.5, max(0.05, deadline - time.monotonic())))
 
 
 class DuckDBLocked(Exception):
     exit_code = 1
+
+
+class StoppedWaiting(Exception):
+    exit_code = EXIT_INTERRUPTED
 
 
 def duckdb_lock_holder(detail: str) -> str | None:
@@ -190,7 +203,7 @@ def _check_duckdb_names(path: Path, dataset: str) -> None:
     """DuckDB names the catalog after the file: a dataset of the same name is ambiguous."""
     if not path.parent.is_dir():
         raise UsageError(f"directory {path.parent} does not exist (for --duckdb {path})")
-    stem = path.name.split(".")[0] if path.name else ""
+    stem = path.name.lstrip(".").split(".")[0]  # DuckDB's catalog name for the file
     if stem.lower() == dataset.lower():
         raise UsageError(
             f"the DuckDB file {path.name} and the dataset {dataset!r} share a name, which "

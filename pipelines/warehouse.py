@@ -129,9 +129,12 @@ def probe(pipeline: dlt.Pipeline, created_file: str | None = None) -> str:
             if not existed:
                 sql.create_dataset()
             name = sql.make_qualified_table_name(table)
+            sql.execute_sql(f"DROP TABLE IF EXISTS {name}")  # one an interrupted check left
             sql.execute_sql(f"CREATE TABLE {name} (ok INTEGER)")
-            sql.execute_sql(f"INSERT INTO {name} VALUES (1)")
-            sql.execute_sql(f"DROP TABLE {name}")
+            try:
+                sql.execute_sql(f"INSERT INTO {name} VALUES (1)")
+            finally:
+                sql.execute_sql(f"DROP TABLE IF EXISTS {name}")
             if not existed:
                 sql.drop_dataset()
     except Exception as exc:

@@ -75,18 +75,27 @@ def read_runlog(query: Callable[..., list[dict]], dataset: str) -> RunLog:
     )
     if not found:
         return RunLog(present=False)
-    runs = query(
-        "select started_at, finished_at, mode, outcome, exit_code, error, shard"
-        f" from {dataset}.{TABLE} order by started_at desc limit {READ_LIMIT}"
-    )
-    last_ok = query(
-        f"select shard, max(finished_at) as last_ok from {dataset}.{TABLE}"
-        " where outcome = 'ok' group by shard"
-    )
+    try:
+        runs = query(
+            "select started_at, finished_at, mode, outcome, exit_code, error, shard"
+            f" from {dataset}.{TABLE} where started_at is not null"
+            f" order by started_at desc limit {READ_LIMIT}"
+        )
+        last_ok = query(
+            f"select shard, max(finished_at) as last_ok from {dataset}.{TABLE}"
+            " where outcome = 'ok' group by shard"
+        )
+    except Exception:  # a run log someone altered by hand: report without it
+        return RunLog(present=False)
+    rows = [normalize(dict(r)) for r in runs]
     return RunLog(
         present=True,
-        runs=[normalize(dict(r)) for r in runs],
-        last_ok={r["shard"]: normalize(dict(r))["last_ok"] for r in last_ok if r["last_ok"]},
+        runs=[r for r in rows if isinstance(r.get("started_at"), datetime)],
+        last_ok={
+            r["shard"]: ok
+            for r in last_ok
+            if isinstance(ok := normalize(dict(r))["last_ok"], datetime)
+        },
     )
 
 

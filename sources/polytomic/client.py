@@ -526,6 +526,7 @@ def _unreachable(exc: RequestException, base_url: str) -> str | None:
     text = str(exc).lower()
     parts = urlsplit(base_url)
     where = f"{parts.hostname}:{parts.port or (443 if parts.scheme == 'https' else 80)}"
+    base_url = redact(base_url, limit=None)
     if "refused" in text:
         return f"connection refused by {where}: is base_url {base_url} right and the API up?"
     if any(marker in text for marker in _DNS_FAILURES):

@@ -9,7 +9,8 @@ _CREDENTIAL_PATTERNS = (
         r"(?i)(api[_-]?key|deployment[_-]?key|token|secret|password)([\"']?\s*[:=]\s*[\"']?)[^\s\"',}]+"
     ),
 )
-_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)([^/\s:@]*):([^/\s@]*)@")
+# Greedy to the last `@` of the token: a password may hold `@`, `/` or `:` unescaped.
+_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)([^/\s:@]*):(\S*)@")
 _QUERY_SECRET = re.compile(
     r"(?i)([?&;][^=&\s#]*(?:key|token|secret|pass|pwd|auth|sig|credential|session)[^=&\s#]*=)"
     r"[^&\s#'\"]+"
