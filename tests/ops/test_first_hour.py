@@ -67,6 +67,8 @@ def test_the_default_warehouse_is_polytomic_etl_duckdb_in_the_working_directory(
     [
         ("polytomic.duckdb", None),
         ("Polytomic.db", None),
+        (".polytomic.duckdb", None),  # DuckDB names a hidden file's catalog without the dot
+        ("polytomic.v2.duckdb", None),
         ("sales.duckdb", "SALES"),
         ("warehouse.duckdb", "system"),
         ("warehouse.duckdb", "temp"),
@@ -247,3 +249,36 @@ def test_report_and_check_during_a_first_load_say_a_load_is_in_progress(
         assert loader.wait(timeout=120) == 0
     assert_matches_truth(etl)
     assert etl.cli("report")[0] == 0
+
+
+def test_sigterm_during_a_lock_wait_exits_5_at_once(newcomer):
+    import signal
+    import time
+
+    assert _cli(newcomer, "run", "--quiet")[0] == 0
+    holder = _hold(newcomer.db_path, 600)
+    env = {**os.environ, **newcomer.env(), "POLYTOMIC_ETL__LOCK_WAIT_SECONDS": "300"}
+    cli = str(Path(sys.executable).with_name("polytomic-etl"))
+    argv = [cli, "run", "--pipelines-dir", str(newcomer.tmp / "pl")]
+    waiting = subprocess.Popen(argv, env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(3)  # in its lock wait by now (the holder keeps the file for 10 minutes)
+        assert waiting.poll() is None
+        waiting.send_signal(signal.SIGTERM)
+        _, err = waiting.communicate(timeout=20)  # well before the holder lets go
+    finally:
+        holder.kill()
+        holder.wait()
+        waiting.kill()
+    assert waiting.returncode == 5, err
+    assert "interrupted by SIGTERM while waiting for" in err
+
+
+def test_a_long_dataset_name_loads(newcomer):
+    dataset = "a_dataset_name_long_enough_to_overflow_dlts_pipeline_name_limit"
+    code, _, err = _cli(newcomer, "run", "--quiet", "--dataset", dataset)
+    assert code == 0, err
+    got = duckdb.connect(str(newcomer.db_path), read_only=True).execute(
+        f"SELECT count(*) FROM {dataset}.bulk_sync_executions"
+    )
+    assert got.fetchone() == (len(newcomer.sandbox.truth_executions()),)
