@@ -106,6 +106,25 @@ class Etl:
         )
 
 
+def cli_as_typed(etl: Etl, *argv: str, **env: str) -> tuple[int, str, str]:
+    """The CLI in-process as a user types it: no `--duckdb` added, only an isolated
+    `--pipelines-dir`; `env` on top of the sandbox's, and no destination config but its own."""
+    from pipelines.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    saved = dict(os.environ)
+    os.environ.update({**etl.env(), **env})
+    for key in [k for k in os.environ if k.startswith("DESTINATION__") and k not in env]:
+        del os.environ[key]
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = main([argv[0], "--pipelines-dir", str(etl.tmp / "pl"), *argv[1:]])
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    return code, out.getvalue(), err.getvalue()
+
+
 def first_walk_page(sandbox: Sandbox, sync_id: str) -> dict[str, Any]:
     """The real first page of the catch-up walk, for tests that inject a mutated copy."""
     import requests

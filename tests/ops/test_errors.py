@@ -6,30 +6,12 @@ stop at a colon, and never show a secret.
 
 from __future__ import annotations
 
-import contextlib
-import io
-import os
 from pathlib import Path
 
 import pytest
 
-from pipelines.cli import main
 from tests.conftest import Etl
-
-
-def _cli(etl: Etl, *argv: str, **env: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    saved = dict(os.environ)
-    os.environ.update({**etl.env(), **env})
-    for key in [k for k in os.environ if k.startswith("DESTINATION__") and k not in env]:
-        del os.environ[key]
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            code = main([argv[0], "--pipelines-dir", str(etl.tmp / "pl"), *argv[1:]])
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-    return code, out.getvalue(), err.getvalue()
+from tests.conftest import cli_as_typed as typed
 
 
 @pytest.fixture
@@ -50,7 +32,7 @@ def _one_line(err: str) -> str:
 def test_a_secrets_toml_syntax_error_names_the_file_line_and_column(user):
     Path(".dlt").mkdir()
     Path(".dlt/secrets.toml").write_text('[sources.polytomic]\napi_key = "abc\n')
-    code, _, err = _cli(
+    code, _, err = typed(
         user, "run", "--duckdb", "wh.duckdb", "--config-dir", ".", SOURCES__POLYTOMIC__API_KEY=""
     )
     line = _one_line(err)
@@ -60,13 +42,13 @@ def test_a_secrets_toml_syntax_error_names_the_file_line_and_column(user):
 
 @pytest.mark.parametrize(("typo", "meant"), [("postgre", "postgres"), ("snowflak", "snowflake")])
 def test_a_mistyped_destination_suggests_the_closest_name(user, typo, meant):
-    code, _, err = _cli(user, "run", "--destination", typo)
+    code, _, err = typed(user, "run", "--destination", typo)
     assert code == 2
     assert _one_line(err) == f"polytomic-etl: unknown destination {typo!r} (did you mean {meant}?)"
 
 
 def test_a_duckdb_file_in_a_missing_directory_names_the_directory(user):
-    code, _, err = _cli(user, "run", "--duckdb", "/missing/dir/x.duckdb")
+    code, _, err = typed(user, "run", "--duckdb", "/missing/dir/x.duckdb")
     assert code == 2
     assert "directory /missing/dir does not exist" in _one_line(err)
     assert not Path("/missing").exists()
@@ -74,7 +56,7 @@ def test_a_duckdb_file_in_a_missing_directory_names_the_directory(user):
 
 def test_progress_offers_only_installed_collectors(user):
     with pytest.raises(SystemExit) as exit_:
-        _cli(user, "run", "--duckdb", "wh.duckdb", "--progress", "no-such-collector")
+        typed(user, "run", "--duckdb", "wh.duckdb", "--progress", "no-such-collector")
     assert exit_.value.code == 2
     from pipelines.cli import build_parser
 
@@ -86,42 +68,42 @@ def test_progress_offers_only_installed_collectors(user):
 
 def test_a_key_pasted_with_a_trailing_newline_still_authenticates(user):
     key = user.sandbox.api_key
-    code, _, err = _cli(
+    code, _, err = typed(
         user, "run", "--duckdb", "wh.duckdb", SOURCES__POLYTOMIC__API_KEY=f" {key}\n"
     )
     assert code == 0, err
     url = f"  {user.sandbox.base_url}/\n"
-    code, _, err = _cli(user, "check", "--duckdb", "wh.duckdb", SOURCES__POLYTOMIC__BASE_URL=url)
+    code, _, err = typed(user, "check", "--duckdb", "wh.duckdb", SOURCES__POLYTOMIC__BASE_URL=url)
     assert code == 0, err
 
 
 def test_a_wrong_port_says_connection_refused_with_the_address(user):
     url = "http://127.0.0.1:9"  # discard: nothing listens here
-    code, out, err = _cli(user, "check", SOURCES__POLYTOMIC__BASE_URL=url)
+    code, out, err = typed(user, "check", SOURCES__POLYTOMIC__BASE_URL=url)
     assert code != 0 and out == ""
     assert "connection refused by 127.0.0.1:9" in _one_line(err)
 
 
 def test_check_also_proves_the_warehouse_accepts_writes_and_leaves_nothing(user):
-    code, out, err = _cli(user, "check")
+    code, out, err = typed(user, "check")
     assert code == 0, err
     assert "accepts writes" in out and "dataset can be created" in out
     assert list(Path.cwd().iterdir()) == [], "check leaves no warehouse file behind"
-    code, out, err = _cli(user, "run", "--quiet")
+    code, out, err = typed(user, "run", "--quiet")
     assert code == 0, err
-    code, out, err = _cli(user, "check", "--json")
+    code, out, err = typed(user, "check", "--json")
     assert code == 0 and '"warehouse"' in out and "dataset exists" in out
 
 
 def test_check_on_a_warehouse_it_cannot_open_fails_naming_it(user, tmp_path):
     not_a_file = tmp_path / "wh.duckdb"
     not_a_file.mkdir()  # unwritable even for root
-    code, _, err = _cli(user, "check", "--duckdb", str(not_a_file))
+    code, _, err = typed(user, "check", "--duckdb", str(not_a_file))
     assert code == 1 and "warehouse check failed" in _one_line(err)
 
 
 def test_no_credentials_names_where_it_looked_and_the_cron_fix(user):
-    code, _, err = _cli(user, "run", "--duckdb", "wh.duckdb", SOURCES__POLYTOMIC__API_KEY="")
+    code, _, err = typed(user, "run", "--duckdb", "wh.duckdb", SOURCES__POLYTOMIC__API_KEY="")
     line = _one_line(err)
     assert code == 2
     assert str(Path.cwd() / ".dlt" / "secrets.toml") in line and "--config-dir" in line
@@ -130,7 +112,7 @@ def test_no_credentials_names_where_it_looked_and_the_cron_fix(user):
 def test_a_password_in_the_base_url_never_reaches_the_terminal(user):
     url = "http://loader:hunter2-s3cret@example.com"  # refused: plain http off loopback
     for extra in ((), ("--json",)):
-        code, out, err = _cli(
+        code, out, err = typed(
             user, "run", "--duckdb", "wh.duckdb", *extra, SOURCES__POLYTOMIC__BASE_URL=url
         )
         assert code == 2 and "hunter2-s3cret" not in out + err
@@ -141,11 +123,11 @@ def test_an_unknown_setting_warns_with_the_closest_key_and_strict_refuses(user):
     Path(".dlt").mkdir()
     Path(".dlt/config.toml").write_text("[sources.polytomic]\nlookback = 60\n")
     args = ("run", "--duckdb", "wh.duckdb", "--config-dir", ".")
-    code, _, err = _cli(user, *args, SOURCES__POLYTOMIC__TIMEOUT="5")
+    code, _, err = typed(user, *args, SOURCES__POLYTOMIC__TIMEOUT="5")
     assert code == 0, err
     warnings = [line for line in err.splitlines() if "unknown setting" in line]
     assert len(warnings) == 2, err
     assert any("sources.polytomic.lookback in" in w and "lookback_seconds?" in w for w in warnings)
     assert any("SOURCES__POLYTOMIC__TIMEOUT" in w and "timeout_seconds?" in w for w in warnings)
-    code, _, err = _cli(user, *args, "--strict")
+    code, _, err = typed(user, *args, "--strict")
     assert code == 2 and "--strict" in _one_line(err)

@@ -6,8 +6,6 @@ every two-part name ambiguous; `system` and `temp` are catalogs of every databas
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import os
 import subprocess
@@ -18,26 +16,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipelines.cli import main
 from tests.conftest import POSTGRES_DSN, Etl, assert_matches_truth
+from tests.conftest import cli_as_typed as typed
 
 REMOTE = ("bigquery", "snowflake", "motherduck", "databricks", "postgres")
-
-
-def _cli(etl: Etl, *argv: str, **env: str) -> tuple[int, str, str]:
-    """The CLI as a user types it: no --duckdb, no --pipelines-dir beyond an isolated HOME."""
-    out, err = io.StringIO(), io.StringIO()
-    saved = dict(os.environ)
-    os.environ.update({**etl.env(), **env})
-    for key in [k for k in os.environ if k.startswith("DESTINATION__") and k not in env]:
-        del os.environ[key]
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            code = main([argv[0], "--pipelines-dir", str(etl.tmp / "pl"), *argv[1:]])
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-    return code, out.getvalue(), err.getvalue()
 
 
 @pytest.fixture
@@ -53,11 +35,11 @@ def newcomer(make_sandbox, make_etl, tmp_path, monkeypatch) -> Etl:
 
 
 def test_the_default_warehouse_is_polytomic_etl_duckdb_in_the_working_directory(newcomer):
-    code, _, err = _cli(newcomer, "run", "--quiet")
+    code, _, err = typed(newcomer, "run", "--quiet")
     assert code == 0, err
     assert sorted(p.name for p in Path.cwd().iterdir()) == ["polytomic_etl.duckdb"]
     assert_matches_truth(newcomer)
-    code, out, err = _cli(newcomer, "report")
+    code, out, err = typed(newcomer, "report")
     assert code == 0, err
     assert "run `polytomic-etl run` first" not in out + err
 
@@ -82,7 +64,7 @@ def test_a_dataset_duckdb_cannot_tell_from_its_catalog_is_refused_before_dlt_sta
         argv = [command, "--duckdb", duckdb_file, *extra]
         if command == "sql":
             argv.append("SELECT 1")
-        code, out, err = _cli(newcomer, *argv)
+        code, out, err = typed(newcomer, *argv)
         assert code == 2, (command, err)
         lines = [line for line in err.splitlines() if "WARNING" not in line]
         assert len(lines) == 1 and "--dataset" in lines[0], err
@@ -94,21 +76,21 @@ def test_a_dataset_duckdb_cannot_tell_from_its_catalog_is_refused_before_dlt_sta
 def test_the_old_default_file_alone_is_never_replaced_by_a_second_warehouse(newcomer):
     duckdb.connect("polytomic.duckdb").close()
     for argv in (["run"], ["report"], ["sql", "SELECT 1"], ["views"]):
-        code, _, err = _cli(newcomer, *argv)
+        code, _, err = typed(newcomer, *argv)
         assert code == 2, (argv, err)
         assert "polytomic.duckdb" in err and "polytomic_etl.duckdb" in err
         assert "--duckdb polytomic.duckdb --dataset" in err and "rename" in err
     assert not Path("polytomic_etl.duckdb").exists()
 
     Path("polytomic.duckdb").rename("polytomic_etl.duckdb")  # the fix the message names
-    code, _, err = _cli(newcomer, "run", "--quiet")
+    code, _, err = typed(newcomer, "run", "--quiet")
     assert code == 0, err
     assert_matches_truth(newcomer)
 
 
 @pytest.mark.parametrize("destination", REMOTE)
 def test_a_destination_without_credentials_is_exit_2_naming_the_setting(newcomer, destination):
-    code, out, err = _cli(newcomer, "run", "--destination", destination)
+    code, out, err = typed(newcomer, "run", "--destination", destination)
     env = f"DESTINATION__{destination.upper()}__CREDENTIALS"
     assert code == 2, err
     assert err.count("\n") == 1 and env in err and f"destination.{destination}." in err, err
@@ -117,7 +99,7 @@ def test_a_destination_without_credentials_is_exit_2_naming_the_setting(newcomer
 
 def test_an_unparsable_postgres_url_is_exit_2_and_shows_no_secret(newcomer):
     url = "postgres//user:s3cret-pw@nowhere"
-    code, _, err = _cli(
+    code, _, err = typed(
         newcomer, "run", "--destination", "postgres", DESTINATION__POSTGRES__CREDENTIALS=url
     )
     assert code == 2, err
@@ -128,7 +110,7 @@ def test_an_unparsable_postgres_url_is_exit_2_and_shows_no_secret(newcomer):
 def test_postgres_without_a_password_loads_on_a_trust_auth_server(newcomer, postgres_dataset):
     assert ":" not in POSTGRES_DSN.split("//", 1)[1].split("@", 1)[0], "no password here"
     argv = ("run", "--json", "--destination", "postgres", "--dataset", postgres_dataset)
-    code, out, err = _cli(newcomer, *argv, DESTINATION__POSTGRES__CREDENTIALS=POSTGRES_DSN)
+    code, out, err = typed(newcomer, *argv, DESTINATION__POSTGRES__CREDENTIALS=POSTGRES_DSN)
     assert code == 0, err
     assert json.loads(out)["executions"] == len(newcomer.sandbox.truth_executions())
     import psycopg2
@@ -165,11 +147,11 @@ def _hold(path: Path, seconds: float) -> subprocess.Popen[str]:
 
 
 def test_a_run_waits_for_a_duckdb_file_another_process_holds_then_loads(newcomer):
-    assert _cli(newcomer, "run", "--quiet")[0] == 0
+    assert typed(newcomer, "run", "--quiet")[0] == 0
     newcomer.sandbox.add_executions(newcomer.sandbox.sync_ids()[0], 3)
     holder = _hold(newcomer.db_path, 1.5)
     try:
-        code, _, err = _cli(newcomer, "run", "--quiet", POLYTOMIC_ETL__LOCK_WAIT_SECONDS="60")
+        code, _, err = typed(newcomer, "run", "--quiet", POLYTOMIC_ETL__LOCK_WAIT_SECONDS="60")
         assert code == 0, err
         assert holder.stdout is not None and holder.stdout.readline().strip() == "released"
     finally:
@@ -179,16 +161,16 @@ def test_a_run_waits_for_a_duckdb_file_another_process_holds_then_loads(newcomer
 
 
 def test_a_duckdb_file_held_past_lock_wait_seconds_fails_naming_the_holders_pid(newcomer):
-    assert _cli(newcomer, "run", "--quiet")[0] == 0
+    assert typed(newcomer, "run", "--quiet")[0] == 0
     holder = _hold(newcomer.db_path, 600)
     try:
-        code, out, err = _cli(newcomer, "run", POLYTOMIC_ETL__LOCK_WAIT_SECONDS="0.5")
+        code, out, err = typed(newcomer, "run", POLYTOMIC_ETL__LOCK_WAIT_SECONDS="0.5")
     finally:
         holder.kill()
         holder.wait()
     assert code == 1 and out == ""
     assert err.count("\n") == 1 and f"pid {holder.pid}" in err and "locked" in err, err
-    assert _cli(newcomer, "run", "--quiet")[0] == 0, "the next run goes on once it is free"
+    assert typed(newcomer, "run", "--quiet")[0] == 0, "the next run goes on once it is free"
     assert_matches_truth(newcomer)
 
 
@@ -198,7 +180,7 @@ def test_a_file_opened_by_another_process_between_extract_and_load_is_waited_for
     """dlt reconnects in its load step; a reader that slipped in then delays, never fails."""
     import pipelines.runner as runner
 
-    assert _cli(newcomer, "run", "--quiet")[0] == 0
+    assert typed(newcomer, "run", "--quiet")[0] == 0
     newcomer.sandbox.add_executions(newcomer.sandbox.sync_ids()[0], 4)
     holders: list[subprocess.Popen[str]] = []
 
@@ -211,7 +193,7 @@ def test_a_file_opened_by_another_process_between_extract_and_load_is_waited_for
 
     monkeypatch.setattr(runner, "load_checkpoint", load_with_a_reader_in_between)
     try:
-        code, _, err = _cli(newcomer, "run", "--quiet", POLYTOMIC_ETL__LOCK_WAIT_SECONDS="60")
+        code, _, err = typed(newcomer, "run", "--quiet", POLYTOMIC_ETL__LOCK_WAIT_SECONDS="60")
     finally:
         for holder in holders:
             holder.kill()
@@ -255,7 +237,7 @@ def test_sigterm_during_a_lock_wait_exits_5_at_once(newcomer):
     import signal
     import time
 
-    assert _cli(newcomer, "run", "--quiet")[0] == 0
+    assert typed(newcomer, "run", "--quiet")[0] == 0
     holder = _hold(newcomer.db_path, 600)
     env = {**os.environ, **newcomer.env(), "POLYTOMIC_ETL__LOCK_WAIT_SECONDS": "300"}
     cli = str(Path(sys.executable).with_name("polytomic-etl"))
@@ -276,7 +258,7 @@ def test_sigterm_during_a_lock_wait_exits_5_at_once(newcomer):
 
 def test_a_long_dataset_name_loads(newcomer):
     dataset = "a_dataset_name_long_enough_to_overflow_dlts_pipeline_name_limit"
-    code, _, err = _cli(newcomer, "run", "--quiet", "--dataset", dataset)
+    code, _, err = typed(newcomer, "run", "--quiet", "--dataset", dataset)
     assert code == 0, err
     got = duckdb.connect(str(newcomer.db_path), read_only=True).execute(
         f"SELECT count(*) FROM {dataset}.bulk_sync_executions"
