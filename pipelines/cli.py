@@ -17,13 +17,14 @@ import os
 import signal
 import sys
 import threading
+import traceback
 from collections.abc import Iterator
 from importlib.metadata import PackageNotFoundError, version
 from importlib.util import find_spec
 from pathlib import Path
 from types import FrameType
 
-from pipelines.errors import config_error
+from pipelines.errors import config_error, configured_secrets
 from pipelines.output import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, STOP, UsageError, one_line
 
 log = logging.getLogger("polytomic_etl")
@@ -37,27 +38,74 @@ def _version() -> str:
         return "unknown"
 
 
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Keeps the epilog as written; adds an option's default to its help where it has one."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if (
+            not action.option_strings
+            or "default" in text
+            or action.default is None
+            or action.default is False
+            or action.default == argparse.SUPPRESS
+        ):
+            return text
+        return f"{text} (default: %(default)s)".strip()
+
+
+EXIT_LOAD = """exit codes:
+  0  ok
+  1  the run failed (API, load or warehouse); the summary says how far it got
+  2  configuration, authentication or usage error
+  3  another run of this target holds the lock
+  5  interrupted by SIGTERM or Ctrl-C: stopped at a load boundary; the next run continues"""
+
+
+def _epilog(example: str, exits: str) -> str:
+    return f"example:\n  {example}\n\n{exits}"
+
+
+def _exits(*lines: str) -> str:
+    return "exit codes:\n" + "\n".join(f"  {line}" for line in lines)
+
+
 def _target_options() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     where = common.add_argument_group("warehouse")
     where.add_argument(
-        "--duckdb", metavar="PATH", help="DuckDB file (default ./polytomic_etl.duckdb)"
+        "--duckdb", metavar="PATH", help="DuckDB file (default: ./polytomic_etl.duckdb)"
     )
     where.add_argument(
         "--destination", default="duckdb", help="any dlt destination, configured the dlt way"
     )
     where.add_argument("--dataset", default="polytomic", help="dataset / schema name")
-    where.add_argument("--pipelines-dir", help="dlt working directories (default ~/.dlt/pipelines)")
-    where.add_argument("--pipeline-name", help="override the derived pipeline name")
+    where.add_argument(
+        "--pipelines-dir", help="dlt working directories (default: ~/.dlt/pipelines)"
+    )
+    where.add_argument(
+        "--pipeline-name",
+        help="override the pipeline name (default: derived from destination, dataset, shard)",
+    )
     where.add_argument(
         "--config-dir",
-        help="project dir holding .dlt/ (or the .dlt dir itself); cron does not start in it",
+        help="project dir holding .dlt/ (or the .dlt dir itself); cron does not start in it "
+        "(default: the current directory)",
     )
-    out = common.add_argument_group("output")
-    out.add_argument("--json", action="store_true", help="print the summary as one JSON object")
-    out.add_argument("--quiet", action="store_true", help="print nothing on success")
-    out.add_argument("--verbose", action="store_true", help="log progress and full errors")
     return common
+
+
+def _output_options(
+    parser: argparse.ArgumentParser,
+    json_help: str,
+    quiet_help: str = "print nothing on success",
+    verbose_help: str = "log what it does, and show errors in full",
+) -> argparse._ArgumentGroup:
+    out = parser.add_argument_group("output")
+    out.add_argument("--json", action="store_true", help=json_help)
+    out.add_argument("--quiet", action="store_true", help=quiet_help)
+    out.add_argument("--verbose", action="store_true", help=verbose_help)
+    return out
 
 
 def _strict_option(parser: argparse.ArgumentParser) -> None:
@@ -69,9 +117,18 @@ def _strict_option(parser: argparse.ArgumentParser) -> None:
 def _selection_options(parser: argparse.ArgumentParser) -> None:
     _strict_option(parser)
     parser.add_argument(
-        "--bulk-sync-id", action="append", dest="bulk_sync_ids", metavar="ID", help="repeatable"
+        "--bulk-sync-id",
+        action="append",
+        dest="bulk_sync_ids",
+        metavar="ID",
+        help="only this sync; repeatable (default: every sync)",
     )
-    parser.add_argument("--shard", metavar="I/N", help="load a stable hash-based subset of syncs")
+    parser.add_argument(
+        "--shard",
+        metavar="I/N",
+        help="load shard I of N, a stable hash-based subset of the syncs; shards are numbered "
+        "from 0 (0/2 and 1/2) (default: every sync)",
+    )
     parser.add_argument(
         "--progress",
         choices=["log", *(name for name in OPTIONAL_COLLECTORS if find_spec(name))],
@@ -82,55 +139,181 @@ def _selection_options(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="polytomic-etl", description="Load Polytomic bulk-sync execution history."
+        prog="polytomic-etl",
+        description="Load Polytomic bulk-sync execution history and report on it.",
+        epilog="`polytomic-etl COMMAND --help` describes each command, its defaults and its "
+        "exit codes.\n\n" + EXIT_LOAD,
+        formatter_class=_HelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"polytomic-etl {_version()}")
-    sub = parser.add_subparsers(dest="command", required=True)
-    common = _target_options()
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    target = _target_options()
 
-    run = sub.add_parser("run", parents=[common], help="incremental load (what cron calls)")
+    def command(
+        name: str, summary: str, example: str, exits: str, parents: bool = True
+    ) -> argparse.ArgumentParser:
+        return sub.add_parser(
+            name,
+            parents=[target] if parents else [],
+            help=summary,
+            description=summary[0].upper() + summary[1:] + ".",
+            epilog=_epilog(example, exits),
+            formatter_class=_HelpFormatter,
+        )
+
+    run = command(
+        "run",
+        "incremental load: new and changed executions since the last run (what cron calls)",
+        "polytomic-etl run --quiet --config-dir /opt/polytomic-etl "
+        "--duckdb /var/lib/polytomic/warehouse.duckdb",
+        EXIT_LOAD,
+    )
+    _output_options(
+        run,
+        "print the summary as one JSON object",
+        verbose_help="log progress, and show errors in full",
+    )
     _selection_options(run)
 
-    backfill = sub.add_parser("backfill", parents=[common], help="re-read a window, or reload")
+    backfill = command(
+        "backfill",
+        "re-read a window of executions, or drop and reload everything (--full)",
+        "polytomic-etl backfill --since 2025-01-01 --until 2025-02-01 --json",
+        EXIT_LOAD,
+    )
+    _output_options(
+        backfill,
+        "print the summary as one JSON object",
+        verbose_help="log progress, and show errors in full",
+    )
     _selection_options(backfill)
     backfill.add_argument("--since", help="window start, UTC date or datetime (inclusive)")
-    backfill.add_argument("--until", help="window end, UTC date or datetime (exclusive)")
+    backfill.add_argument(
+        "--until", help="window end, UTC date or datetime (exclusive) (default: now)"
+    )
     backfill.add_argument("--full", action="store_true", help="drop and reload from scratch")
     backfill.add_argument("--yes", action="store_true", help="confirm --full without a prompt")
 
-    report = sub.add_parser("report", parents=[common], help="health, failures, durations")
+    report = command(
+        "report",
+        "sync health, failures, incidents and volume anomalies, from the warehouse (read-only)",
+        "polytomic-etl report --since 2025-06-01 --sync orders --html report.html",
+        _exits(
+            "0  ok",
+            "1  the warehouse cannot be read now (a load holds the DuckDB file: try again)",
+            "2  configuration or usage error: nothing loaded yet, views missing, --sync matches",
+            "   no sync or several (they are listed), --since not a date or in the future",
+            "5  interrupted (Ctrl-C)",
+        ),
+    )
+    _output_options(
+        report,
+        "print the whole report as one JSON object (times in ISO 8601, UTC)",
+        quiet_help="print nothing (with --html, only write the page)",
+    )
     report.add_argument("--html", metavar="FILE", help="also write a self-contained HTML page")
-    report.add_argument("--since", help="narrow the period (UTC date or datetime)")
-    report.add_argument("--sync", metavar="NAME", help="focus on one sync (name or id)")
+    report.add_argument(
+        "--since",
+        help="start of the report period, a UTC date or datetime; it narrows the runs, "
+        "incidents and volume anomalies, and each section says its window (default: 30 days "
+        "before the report's clock, i.e. now)",
+    )
+    report.add_argument(
+        "--sync",
+        metavar="NAME",
+        help="focus on one sync: its id, or part of its name (case-insensitive); when several "
+        "match they are listed (default: every sync)",
+    )
 
-    sub.add_parser(
+    views = command(
         "views",
-        parents=[common],
-        help="create or refresh the reporting views (run does it after each load)",
+        "create or refresh the reporting views (run and backfill do it after each load)",
+        "polytomic-etl views --destination postgres --dataset polytomic",
+        _exits(
+            "0  ok: created, refreshed or already current",
+            "1  the warehouse failed",
+            "2  configuration or usage error: nothing loaded yet, a destination without views",
+            "5  interrupted (Ctrl-C)",
+        ),
     )
+    _output_options(views, "print the outcome as one JSON object")
 
-    check = sub.add_parser(
-        "check", parents=[common], help="test connectivity and auth; load nothing"
+    check = command(
+        "check",
+        "test the API (connectivity, auth, version) and the warehouse; load nothing",
+        "polytomic-etl check --config-dir /opt/polytomic-etl",
+        _exits(
+            "0  ok: the API answered and the warehouse accepts writes",
+            "1  the API or the warehouse failed",
+            "2  configuration or authentication error",
+            "5  interrupted (Ctrl-C)",
+        ),
     )
+    _output_options(check, "print the outcome and the visible syncs as one JSON object")
     _strict_option(check)
 
-    sql = sub.add_parser(
+    sql = command(
         "sql",
-        parents=[common],
-        help="run SQL against the warehouse, read-only (stdin or a prompt when no statement)",
+        "run SQL against the warehouse, read-only (stdin, or a prompt when no statement)",
+        'polytomic-etl sql --csv "SELECT * FROM incidents" > incidents.csv',
+        _exits(
+            "0  ok",
+            "1  the warehouse cannot be read now (a load holds the DuckDB file, or it went away)",
+            "2  bad SQL, a statement that would write, or a configuration or usage error",
+            "5  interrupted (Ctrl-C)",
+        ),
+    )
+    _output_options(
+        sql,
+        "print each result as a JSON array of objects",
+        quiet_help="print no results (the statements still run)",
     )
     sql.add_argument("statement", nargs="?", help="SQL to run; the dataset is the default schema")
     sql.add_argument("--csv", action="store_true", help="print CSV instead of a table")
 
-    demo = sub.add_parser("demo", help="sandbox -> DuckDB -> report, with no configuration")
-    demo.add_argument("--duckdb", default="demo.duckdb", metavar="PATH")
-    demo.add_argument("--html", default="demo-report.html", metavar="FILE")
+    demo = command(
+        "demo",
+        "sandbox -> DuckDB -> report, with no configuration",
+        "polytomic-etl demo --html demo-report.html",
+        _exits("0  ok", "1  the demo failed", "2  usage error", "5  interrupted (Ctrl-C)"),
+        parents=False,
+    )
+    demo.add_argument(
+        "--duckdb", default="demo.duckdb", metavar="PATH", help="DuckDB file, replaced"
+    )
+    demo.add_argument("--html", default="demo-report.html", metavar="FILE", help="the HTML report")
 
-    sandbox = sub.add_parser("sandbox", help="serve the simulated Polytomic API on loopback")
+    sandbox = command(
+        "sandbox",
+        "serve the simulated Polytomic API on loopback until Ctrl-C",
+        "polytomic-etl sandbox --port 8765 --seed 1 &",
+        _exits(
+            "0  stopped by Ctrl-C or SIGTERM",
+            "1  cannot serve (the port is taken)",
+            "2  usage error",
+        ),
+        parents=False,
+    )
     from pipelines.sandbox import cli as sandbox_cli
 
     sandbox_cli.add_arguments(sandbox)
+    for action in sandbox._actions:  # help texts where the sandbox gives none, for defaults
+        if action.help is None and action.dest in SANDBOX_HELP:
+            action.help = SANDBOX_HELP[action.dest]
     return parser
+
+
+SANDBOX_HELP = {
+    "port": "port to listen on",
+    "host": "address to listen on",
+    "seed": "seed of the generated history: the same seed serves the same data",
+    "syncs": "bulk syncs to generate",
+    "executions": "executions per sync",
+    "failure_rate": "share of executions that fail",
+    "token_style": "page tokens",
+    "last_page": "how the last page of a listing ends",
+    "latency_ms": "milliseconds added per request",
+}
 
 
 def _configure(args: argparse.Namespace) -> None:
@@ -245,15 +428,20 @@ def _main(args: argparse.Namespace) -> int:
     except Exception as raised:  # every failure ends as one clear line, cause first
         from sources.polytomic.errors import redact  # no secret reaches the terminal
 
+        secrets = configured_secrets()
+
         exc: BaseException = config_error(raised) or raised  # config errors: exit 2, one line
         code = getattr(exc, "exit_code", EXIT_FAILED)
         summary = getattr(exc, "summary", None)
         if getattr(args, "json", False) and summary is not None:
-            error = redact(one_line(exc), limit=None)
+            error = redact(one_line(exc), secrets, limit=None)
             print(json.dumps({**summary.as_dict(), "ok": False, "error": error}))
-        print(f"polytomic-etl: {redact(one_line(exc), limit=None)}", file=sys.stderr)
-        if getattr(args, "verbose", False):
-            logging.getLogger("polytomic_etl").exception("details")
+        print(f"polytomic-etl: {redact(one_line(exc), secrets, limit=None)}", file=sys.stderr)
+        if getattr(args, "verbose", False):  # the chain, each line redacted like the summary
+            trace = traceback.format_exception(exc.__class__, exc, exc.__traceback__)
+            lines = "".join(trace).splitlines()
+            text = "\n".join(redact(line, secrets, limit=None) for line in lines)
+            logging.getLogger("polytomic_etl").error("details:\n%s", text)
         return int(code)
 
 

@@ -189,6 +189,8 @@ def cmd_check(args: argparse.Namespace) -> int:
         warehouse = f"{target.describe()}: a load is in progress ({holder}); write test skipped"
     else:
         warehouse = f"{target.describe()}: {probe(target.pipeline(), created_file=fresh)}"
+    if args.quiet:  # --quiet wins, as for every command: the exit code says it all
+        return EXIT_OK
     if args.json:
         print(
             json.dumps(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -19,8 +20,9 @@ from pathlib import Path
 import dlt
 
 from pipelines.reports.db import Db
+from pipelines.reports.model import Report, report_json
 from pipelines.reports.runs import last_failure, read_runlog
-from pipelines.reports.terminal import printable
+from pipelines.reports.terminal import printable, terminal_width
 from pipelines.target import Target
 from sources.polytomic.records import parse_ts
 
@@ -56,17 +58,12 @@ def refresh_views(pipeline: dlt.Pipeline) -> bool:
         return create_views(sql.native_connection, dialect, pipeline.dataset_name)
 
 
-def render(
-    target: Target,
-    html: str | None,
-    since: str | None,
-    sync: str | None,
-    out: Callable[[str], None] = print,
-) -> None:
-    """Print the terminal report for a target's warehouse and optionally write the HTML page.
+def load_report(target: Target, since: str | None, sync: str | None) -> Report:
+    """The report of a target's warehouse, for the period from ``since`` and one ``sync``.
 
     Only reads: the views must be there, of this version (``run`` or ``views`` made them)."""
-    from pipelines.reports.report import build_report, render_html, render_terminal
+    from pipelines.reports.model import SyncChoice
+    from pipelines.reports.report import build_report
 
     when = parse_when(since)
     if since and when is None:
@@ -75,12 +72,36 @@ def render(
         _views_ready(db, target)
         log = read_runlog(db.dicts, target.dataset)
         try:
-            report = build_report(db.dicts, target.dataset, since=when, sync=sync, runlog=log)
-        except ValueError as exc:  # an unknown --sync, a --since in the future
+            return build_report(db.dicts, target.dataset, since=when, sync=sync, runlog=log)
+        except SyncChoice as exc:  # none or several match: the syncs to choose from
+            names = [f"  {r['bulk_sync_id']}  {r['name']}" for r in exc.candidates]
+            raise ReportError(str(exc), names or ["  (the dataset has no syncs)"]) from exc
+        except ValueError as exc:  # a --since in the future
             raise ReportError(str(exc)) from exc
-    out(render_terminal(report, width=100))
+
+
+def render(
+    target: Target,
+    html: str | None,
+    since: str | None,
+    sync: str | None,
+    out: Callable[[str], None] = print,
+    *,
+    as_json: bool = False,
+    width: int | None = None,
+) -> Report:
+    """Print the report of a target's warehouse, for the terminal (``width`` columns, by
+    default the terminal's) or as JSON, and write the HTML page to ``html`` if given."""
+    from pipelines.reports.report import render_html, render_terminal
+
+    report = load_report(target, since, sync)
     if html:
         Path(html).write_text(render_html(report), encoding="utf-8")
+    if as_json:
+        out(report_json(report, html))
+    else:
+        out(render_terminal(report, width=width or terminal_width()))
+    return report
 
 
 def views(args: argparse.Namespace, target: Target) -> int:
@@ -203,10 +224,13 @@ def _views_ready(db: Db, target: Target) -> None:
 
 
 class ReportError(Exception):
+    """Exit 2, one line; ``details`` are more lines for stderr (``report`` prints them)."""
+
     exit_code = 2
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, details: list[str] | None = None) -> None:
         super().__init__(printable(message))
+        self.details = [printable(line) for line in details or []]
 
 
 class WarehouseBusy(ReportError):
@@ -216,7 +240,30 @@ class WarehouseBusy(ReportError):
 
 
 def report(args: argparse.Namespace, target: Target) -> int:
-    render(target, html=args.html, since=args.since, sync=args.sync)
-    if args.html and not args.quiet:
+    """``polytomic-etl report``: the terminal report, ``--json``, ``--html``; ``--quiet``
+    prints nothing.  An unknown or ambiguous ``--sync`` lists the syncs to choose from, on
+    stderr, and exits 2."""
+    try:
+        report = load_report(target, since=args.since, sync=args.sync)
+    except ReportError as exc:
+        if not exc.details:
+            raise
+        print(f"polytomic-etl: {exc}", file=sys.stderr)
+        for line in exc.details:
+            print(line, file=sys.stderr)
+        return exc.exit_code
+    if args.html:
+        from pipelines.reports.report import render_html
+
+        Path(args.html).write_text(render_html(report), encoding="utf-8")
+    if args.quiet:
+        return 0
+    if args.json:
+        print(report_json(report, args.html))
+        return 0
+    from pipelines.reports.report import render_terminal
+
+    print(render_terminal(report, width=terminal_width()))
+    if args.html:
         print(printable(f"wrote {args.html}"))
     return 0

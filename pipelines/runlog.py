@@ -12,8 +12,8 @@ Columns (types on DuckDB and Postgres; other destinations get dlt's own type for
     outcome       text                      ok | failed | interrupted
     exit_code     bigint                    the CLI's exit code (0, 1, 2, 5)
     syncs .. loads bigint                   the run's summary counts (`runner.Summary`): syncs,
-                                            executions, schema_rows, skipped, requests, loads;
-                                            null when the run failed before it had a summary
+                                            executions (and of those _new, _changed), schema_rows,
+                                            skipped, requests, loads; null when not known
     failed_syncs  text                      comma list of sync ids, null when none
     seconds       double precision          the run's own duration
     error         text                      first line of the error, redacted, <= 500 chars
@@ -77,7 +77,16 @@ log = logging.getLogger("polytomic_etl")
 
 TABLE = "etl_runs"
 MAX_ERROR = 500
-COUNTS = ("syncs", "executions", "schema_rows", "skipped", "requests", "loads")
+COUNTS = (
+    "syncs",
+    "executions",
+    "executions_new",
+    "executions_changed",
+    "schema_rows",
+    "skipped",
+    "requests",
+    "loads",
+)
 
 # (column, dlt data type); timestamps are timezone-aware
 COLUMNS: tuple[tuple[str, str], ...] = (

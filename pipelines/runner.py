@@ -20,10 +20,17 @@ from typing import Any
 import dlt
 from dlt.pipeline.exceptions import PipelineStepFailed
 
+from pipelines.changes import Changes
 from pipelines.errors import config_error
 from pipelines.output import EXIT_INTERRUPTED, STOP
 from pipelines.progress_line import ProgressLine
-from pipelines.target import DEFAULT_LOCK_WAIT_SECONDS, DuckDBLocked, Target, duckdb_lock_holder
+from pipelines.target import (
+    DEFAULT_LOCK_WAIT_SECONDS,
+    DuckDBLocked,
+    StoppedWaiting,
+    Target,
+    duckdb_lock_holder,
+)
 from pipelines.warehouse import LoadedRows, mark_deleted
 from pipelines.warehouse_lock import load_checkpoint, load_lock
 from sources.polytomic import RunContext, polytomic_source, settings
@@ -50,7 +57,11 @@ class RunFailed(Exception):
 class Summary:
     mode: str = "run"
     syncs: int = 0
-    executions: int = 0
+    executions: int = 0  # every execution row loaded: new + changed + re-read as it was
+    # of those: not in the warehouse before / there with another updated_at (`changes.py`);
+    # None when the warehouse could not be read to tell
+    executions_new: int | None = 0
+    executions_changed: int | None = 0
     schema_rows: int = 0
     skipped: int = 0
     failed_syncs: list[str] = field(default_factory=list)
@@ -60,8 +71,12 @@ class Summary:
 
     def line(self) -> str:
         failed = ",".join(self.failed_syncs) if self.failed_syncs else "0"
+        new, changed = (
+            "?" if n is None else n for n in (self.executions_new, self.executions_changed)
+        )
         return (
             f"polytomic-etl {self.mode}: syncs={self.syncs} executions={self.executions} "
+            f"new={new} changed={changed} "
             f"schema_rows={self.schema_rows} skipped={self.skipped} failed_syncs={failed} "
             f"requests={self.requests} loads={self.loads} seconds={self.seconds:.1f}"
         )
@@ -140,24 +155,25 @@ def _run_locked(
     keep = keep_load_packages()
     wait = lock_wait_seconds()
     context = RunContext(warehouse=LoadedRows(pipeline))
+    changes = Changes(pipeline)  # new and changed executions, for the summary
     progress = ProgressLine(context) if show_progress else contextlib.nullcontext()
     with progress:
         try:
-            target.wait_for_file(wait)
-            finish_pending(pipeline)
+            _while_locked(target, time.monotonic() + wait, finish_pending, pipeline)
             if before_load:
                 before_load(pipeline, context)
             while True:
                 if (stop := _interrupted(summary)) is not None:
                     raise stop
                 source = polytomic_source(context=context, **(source_args or {}))
+                changes.watch(source)
                 if context.client is not None:
                     context.client.cancel = STOP
                 _load(pipeline, source, target, wait)
                 summary.loads += 1
                 deleted = [i for ids in context.deleted.values() for i in ids]
                 context.deleted.clear()
-                mark_deleted(pipeline, deleted)
+                _while_locked(target, time.monotonic() + wait, mark_deleted, pipeline, deleted)
                 if (stop := _interrupted(summary)) is not None:
                     raise stop
                 if context.fatal is not None:
@@ -165,15 +181,19 @@ def _run_locked(
                 if not context.pending:
                     break
             if after_load:
-                after_load(pipeline)
+                _while_locked(target, time.monotonic() + wait, after_load, pipeline)
         except PipelineStepFailed as exc:
             raise (_interrupted(summary) or _unwrap(exc, summary)) from exc
         except DuckDBLocked as exc:
             raise RunFailed(str(exc), summary) from None
+        except StoppedWaiting as exc:
+            raise RunFailed(str(exc), summary, exit_code=exc.exit_code) from None
         finally:
             summary.seconds = time.monotonic() - started
             summary.syncs = len(context.memory)
             context.warehouse.close()
+            changes.close()
+            summary.executions_new, summary.executions_changed = changes.totals()
             tidy(pipeline, target.working_root / target.name, keep)
             for name in ("executions", "schema_rows", "skipped"):
                 setattr(summary, name, context.counts[name])
@@ -184,19 +204,46 @@ def _run_locked(
             names = ", ".join(sorted(context.failed))
             raise RunFailed(f"{len(context.failed)} sync(s) failed: {names}", summary)
 
+
 def _load(pipeline: dlt.Pipeline, source: Any, target: Target, wait: float) -> None:
     """One checkpoint. A DuckDB file another process opened (a DuckDB shell, `sql`, a BI
-    tool) is waited for, before the load and when dlt finds it locked between its steps:
-    the extracted package, which carries its state, then loads as a pending one."""
+    tool) is waited for, before the load and whenever dlt finds it locked: before extract
+    (its state sync) the checkpoint starts again; after extract, the extracted package, which
+    carries its state, loads as a pending one."""
     target.wait_for_file(wait)
+    deadline = time.monotonic() + wait
     try:
         load_checkpoint(pipeline, source, target.file_format)
+        return
     except PipelineStepFailed as exc:
-        locked = duckdb_lock_holder(str(exc.exception)) is not None
-        if not (target.duckdb_path and locked and exc.step in ("normalize", "load")):
+        if not _file_locked(target, exc.exception) or exc.step not in LOCKABLE_STEPS:
             raise
-        target.wait_for_file(wait)
-        finish_pending(pipeline)
+        if exc.step == "sync":
+            _while_locked(target, deadline, load_checkpoint, pipeline, source, target.file_format)
+            return
+    _while_locked(target, deadline, finish_pending, pipeline)
+
+
+LOCKABLE_STEPS = ("sync", "normalize", "load")
+
+
+def _file_locked(target: Target, exc: BaseException | None) -> bool:
+    return bool(target.duckdb_path) and duckdb_lock_holder(str(exc or "")) is not None
+
+
+def _while_locked(target: Target, deadline: float, step: Callable[..., Any], *args: Any) -> None:
+    """`step(*args)`, again after each wait while another process holds the DuckDB file."""
+    while True:
+        target.wait_for_file(max(0.0, deadline - time.monotonic()))
+        try:
+            step(*args)
+            return
+        except PipelineStepFailed as exc:
+            if not _file_locked(target, exc.exception) or time.monotonic() >= deadline:
+                raise
+        except Exception as exc:
+            if not _file_locked(target, exc) or time.monotonic() >= deadline:
+                raise
 
 
 def _interrupted(summary: Summary) -> RunFailed | None:
@@ -220,7 +267,7 @@ def lock_wait_seconds() -> float:
         value = -1.0
     if value is None:
         return DEFAULT_LOCK_WAIT_SECONDS
-    if value < 0:
+    if not 0 <= value < float("inf"):  # NaN and infinity too
         raise ConfigError("polytomic_etl.lock_wait_seconds must be a number of seconds >= 0")
     return value
 

@@ -112,16 +112,22 @@ def cli_as_typed(etl: Etl, *argv: str, **env: str) -> tuple[int, str, str]:
     from pipelines.cli import main
 
     out, err = io.StringIO(), io.StringIO()
-    saved = dict(os.environ)
-    os.environ.update({**etl.env(), **env})
-    for key in [k for k in os.environ if k.startswith("DESTINATION__") and k not in env]:
+    given = {**etl.env(), **env}
+    dropped = [k for k in os.environ if k.startswith("DESTINATION__") and k not in env]
+    # Only what this call changes is restored: defaults a module sets on import stay.
+    saved = {k: os.environ.get(k) for k in [*given, *dropped]}
+    os.environ.update(given)
+    for key in dropped:
         del os.environ[key]
     try:
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             code = main([argv[0], "--pipelines-dir", str(etl.tmp / "pl"), *argv[1:]])
     finally:
-        os.environ.clear()
-        os.environ.update(saved)
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
     return code, out.getvalue(), err.getvalue()
 
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field, fields, replace
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -70,6 +71,39 @@ class Report:
         return bulk_sync_id
 
 
+class SyncChoice(ValueError):
+    """``--sync`` matched no sync, or several: ``candidates`` are the ones to choose from
+    (every sync when none matched, else the matches), sorted by name."""
+
+    def __init__(self, message: str, candidates: list[Row]) -> None:
+        super().__init__(message)
+        self.candidates = candidates
+
+
+def match_syncs(syncs: list[Row], wanted: str, dataset: str) -> list[Row]:
+    """The sync_health rows ``--sync wanted`` means: the sync with that id; else those named
+    exactly that; else those whose name contains it.  Case does not matter.  ``SyncChoice``
+    unless exactly one matches (several syncs may share one exact name: give the id)."""
+    key = wanted.strip().casefold()
+
+    def name(row: Row) -> str:
+        return str(row["name"] or "").casefold()
+
+    found = [r for r in syncs if str(r["bulk_sync_id"]).casefold() == key]
+    found = found or [r for r in syncs if name(r) == key]
+    found = found or [r for r in syncs if key in name(r)]
+    by_name = sorted(found or syncs, key=lambda r: (name(r), str(r["bulk_sync_id"])))
+    if not found:
+        raise SyncChoice(f"no sync named {wanted!r} in dataset {dataset!r}", by_name)
+    if len(found) > 1:
+        raise SyncChoice(
+            f"--sync {wanted!r} matches {len(found)} syncs in dataset {dataset!r}: give more of "
+            "the name, or the id",
+            by_name,
+        )
+    return found
+
+
 def normalize(row: Row) -> Row:
     """Driver-neutral values: Decimal becomes float, naive datetimes are taken as UTC."""
     out: Row = {}
@@ -117,6 +151,114 @@ def to_json(data: Any) -> str:
 
     text = json.dumps(data, default=default, sort_keys=True)  # ASCII: U+2028 is escaped too
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+# `report --json`: each section's rows and the window they cover.  `period` is the report's
+# period (header.period: --since up to the report's clock); `now` is the state at
+# generated_at; `fixed` are the view's own windows (24 h / 7 d / 30 d, named by the column
+# suffixes); `last_runs` counts runs back from now; `all` is every loaded run.
+SECTIONS: tuple[tuple[str, str, str, str], ...] = (
+    # (JSON key, Report field, window, what the window is)
+    (
+        "sync_health",
+        "syncs",
+        "fixed",
+        "health as of generated_at; *_24h / *_7d / *_30d over those windows up to "
+        "generated_at; durations over 30 days",
+    ),
+    ("flapping", "flapping", "last_runs", "each sync's last 20 terminal runs"),
+    (
+        "chronic_schemas",
+        "chronic",
+        "last_runs",
+        "each schema's last 5 runs in executions that completed",
+    ),
+    ("stuck_runs", "stuck", "now", "executions in flight at generated_at, past their threshold"),
+    ("incidents", "incidents", "period", "open incidents, and those that started in the period"),
+    ("volume_anomalies", "anomalies", "period", "anomalous runs in the period"),
+    ("recovery", "recovery", "all", "incidents over all loaded history"),
+    ("daily_runs", "daily", "period", "runs by UTC day, over the days of the period"),
+    ("last_runs", "runs", "period", "each sync's last 20 runs in the period, oldest first"),
+    ("durations", "durations", "period", "runs that completed in the period"),
+    (
+        "schema_grid",
+        "schema_grid",
+        "period",
+        "schema runs of the worst syncs' last 20 runs in the period",
+    ),
+)
+
+
+def report_data(report: Report, html: str | None = None) -> dict[str, Any]:
+    """The whole report as plain data: the header (with the run log's lines), the digest as
+    the terminal shows it, and every section's rows with its window.  Texts are cut at
+    ``MAX_TEXT`` characters, as on the HTML page (the full text stays in SQL)."""
+    from pipelines.reports.runs import to_data
+
+    report = clipped(report)
+    chosen = None
+    if report.sync is not None:
+        chosen = {
+            "query": report.sync,
+            "bulk_sync_ids": [r["bulk_sync_id"] for r in report.syncs],
+            "names": [r["name"] for r in report.syncs],
+        }
+    header = {
+        "title": "Polytomic sync report",
+        "dataset": report.dataset,
+        "generated_at": report.now,
+        "period": {"since": report.since, "until": report.now},
+        "sync": chosen,
+        "syncs": len(report.syncs),
+        "health_counts": report.health_counts(),
+        "run_log": to_data(report.runlog, report.now),
+    }
+    digest = {
+        _key(title): [{"name": name, "detail": detail} for name, detail in items]
+        for title, items in digest_sections(report)
+    }
+    sections: dict[str, Any] = {
+        key: {"window": window, "window_description": about, "rows": getattr(report, name)}
+        for key, name, window, about in SECTIONS
+    }
+    sections["schema_grid"]["worst_syncs"] = report.worst_syncs
+    sections["last_runs"]["rows"] = [
+        {k: v for k, v in row.items() if k != "rn"} for row in report.runs
+    ]
+    return {"ok": True, "header": header, "digest": digest, "sections": sections, "html": html}
+
+
+def report_json(report: Report, html: str | None = None) -> str:
+    """``report_data`` as one line of JSON: instants in ISO 8601 UTC (``...Z``), days as
+    ``YYYY-MM-DD``, no NaN; ASCII only, so no text from the API can steer a terminal."""
+    return json.dumps(_plain(report_data(report, html)), ensure_ascii=True, allow_nan=False)
+
+
+def _key(title: str) -> str:
+    return "_".join(title.lower().split())
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, datetime):
+        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        return value.isoformat().replace("+00:00", "Z")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    if isinstance(value, Decimal):
+        value = float(value)
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value).hex()
+    return str(value)
 
 
 MAX_TEXT = 500  # characters of one value the HTML page shows (the full text stays in SQL)

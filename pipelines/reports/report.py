@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pipelines.reports.html import render_html
-from pipelines.reports.model import HEALTH_ORDER, Report, Row, normalize
+from pipelines.reports.model import HEALTH_ORDER, Report, Row, match_syncs, normalize
 from pipelines.reports.runs import RunLog
 from pipelines.reports.terminal import render_terminal
 from pipelines.reports.views import check_dataset
@@ -73,7 +73,9 @@ def build_report(
     The period runs from ``since`` (default: 30 days before the views' clock) up to that
     clock: runs that started or ended after it are in no period.  It narrows the
     charts, the incidents, the anomalies and the run strips.  ``sync_health`` keeps its fixed
-    24 h / 7 d / 30 d windows.  ``sync`` (a name or an id) focuses every part on one sync.
+    24 h / 7 d / 30 d windows.  ``sync`` focuses every part on one sync: its id, its name,
+    or a part of its name, whatever the case (``model.match_syncs``; ``model.SyncChoice``, a
+    ValueError, when none or several match).
     A ``since`` after the clock is a ValueError; one before the first run starts the period
     on that run's day (the charts draw the data's span, not centuries of empty days).
     ``runlog`` (``runs.read_runlog``) goes into the header as it is.
@@ -92,9 +94,7 @@ def build_report(
         )
     syncs = read.rows("select * from {ds}.sync_health where {where}")
     if sync is not None:
-        syncs = [r for r in syncs if sync in (r["name"], r["bulk_sync_id"])]
-        if not syncs:
-            raise ValueError(f"no sync named {sync!r} in dataset {dataset!r}")
+        syncs = match_syncs(syncs, sync, dataset)  # SyncChoice: none, or several
         read.ids = [r["bulk_sync_id"] for r in syncs]
     syncs.sort(key=lambda r: (_severity(r), str(r["name"])))
     first = read.rows("select min(run_at) as first from {ds}.execution_outcomes where {where}")

@@ -150,11 +150,12 @@ def test_since_in_the_future_is_a_usage_error_and_a_very_old_one_is_clamped(load
     assert page.stat().st_size < 500_000
 
 
-def test_an_unknown_sync_is_a_usage_error(loaded):
-    code, _, err = loaded.cli("report", "--sync", "no such sync")
-    assert code == 2 and one_line(err) == (
-        "polytomic-etl: no sync named 'no such sync' in dataset 'polytomic'"
-    )
+def test_an_unknown_sync_is_a_usage_error_that_lists_the_syncs(loaded):
+    code, out, err = loaded.cli("report", "--sync", "no such sync")
+    first, *listed = err.strip().splitlines()
+    assert (code, out) == (2, "")
+    assert first == "polytomic-etl: no sync named 'no such sync' in dataset 'polytomic'"
+    assert sorted(line.split()[0] for line in listed) == sorted(loaded.sandbox.sync_ids())
 
 
 def test_a_sync_without_executions_is_reported_as_never_run(make_sandbox, make_etl):
@@ -169,7 +170,10 @@ def test_a_sync_without_executions_is_reported_as_never_run(make_sandbox, make_e
 HOSTILE = "evil \x1b]52;c;cHduZWQ=\x07 \x1b[2J\x9b31m\r\nname"
 
 
-def test_check_and_report_print_control_characters_as_visible_escapes(make_sandbox, make_etl):
+def test_check_and_report_print_control_characters_as_visible_escapes(
+    make_sandbox, make_etl, monkeypatch
+):
+    monkeypatch.setenv("COLUMNS", "200")  # the name on one line
     etl = make_etl(make_sandbox(plans=[SyncPlan(HOSTILE, executions=5)]))
     etl.run()
     for command in ("check", "report"):

@@ -167,6 +167,8 @@ def test_the_table_counts_screen_columns_not_characters(load):
     table = lines[lines.index("Sync health") + 1 :]
     starts = set()
     for line in table:
+        if line.startswith("  "):  # a name wider than its column goes on, wrapped
+            continue
         at = line.index(" healthy ") if " healthy " in line else line.index(" HEALTH ")
         starts.add(columns(line[:at]))
     assert len(starts) == 1, table
