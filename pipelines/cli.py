@@ -330,7 +330,8 @@ def _configure(args: argparse.Namespace) -> None:
         from dlt.common.configuration.container import Container
         from dlt.common.configuration.specs.pluggable_run_context import PluggableRunContext
 
-        Container()[PluggableRunContext].reload()  # providers may already be cached
+        # Providers may already be cached; dlt's reload keeps the old directory unless told.
+        Container()[PluggableRunContext].reload(os.environ["DLT_PROJECT_DIR"])
     verbose = getattr(args, "verbose", False)
     ours = logging.getLogger("polytomic_etl")
     for handler in [h for h in ours.handlers if isinstance(h, _StderrHandler)]:
@@ -405,11 +406,40 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     umask = os.umask(0o077)  # state, load packages, traces, lock: 0700 directories, 0600 files
+    project = os.environ.get("DLT_PROJECT_DIR")
+    run_dir = _run_dir()
     try:
         with _graceful_stop(args.command):
             return _main(args)
     finally:
         os.umask(umask)
+        _restore_project_dir(project, run_dir)
+
+
+def _run_dir() -> str | None:
+    """dlt's current project directory, when dlt is loaded (its run context exists)."""
+    if "dlt" not in sys.modules:
+        return None
+    from dlt.common.configuration.container import Container
+    from dlt.common.configuration.specs.pluggable_run_context import PluggableRunContext
+
+    return str(Container()[PluggableRunContext].context.run_dir)
+
+
+def _restore_project_dir(project: str | None, run_dir: str | None) -> None:
+    """`--config-dir` points dlt at a project for this call only (the CLI runs in-process
+    in tests and in embedding code: the next call must not read this one's config)."""
+    if os.environ.get("DLT_PROJECT_DIR") == project:
+        return
+    if project is None:
+        os.environ.pop("DLT_PROJECT_DIR", None)
+    else:
+        os.environ["DLT_PROJECT_DIR"] = project
+    from dlt.common.configuration.container import Container
+    from dlt.common.configuration.specs.pluggable_run_context import PluggableRunContext
+
+    # dlt's reload keeps the current project directory unless given one.
+    Container()[PluggableRunContext].reload(project or run_dir or os.getcwd())
 
 
 def _main(args: argparse.Namespace) -> int:

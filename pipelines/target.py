@@ -150,11 +150,6 @@ class Target:
 
         deadline = time.monotonic() + max(0.0, seconds)
         while True:
-            if STOP.is_set():  # SIGTERM or Ctrl-C: stop now, not when the holder lets go
-                raise StoppedWaiting(
-                    f"interrupted by {STOP.signal_name or 'a stop request'} while waiting for "
-                    f"{self.duckdb_path}; the next run continues from there"
-                )
             try:
                 duckdb.connect(self.duckdb_path).close()
                 return
@@ -162,6 +157,11 @@ class Target:
                 holder = duckdb_lock_holder(str(exc))
                 if holder is None:
                     raise
+                if STOP.is_set():  # SIGTERM or Ctrl-C: stop now, not when the holder lets go
+                    raise StoppedWaiting(
+                        f"interrupted by {STOP.signal_name or 'a stop request'} while waiting "
+                        f"for {self.duckdb_path}; the next run continues from there"
+                    ) from None
                 if time.monotonic() >= deadline:
                     raise DuckDBLocked(
                         f"warehouse file {self.duckdb_path} is locked by another process "

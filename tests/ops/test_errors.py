@@ -30,10 +30,17 @@ def _one_line(err: str) -> str:
 
 
 def test_a_secrets_toml_syntax_error_names_the_file_line_and_column(user):
-    Path(".dlt").mkdir()
-    Path(".dlt/secrets.toml").write_text('[sources.polytomic]\napi_key = "abc\n')
+    project = user.tmp / "conf"  # not the working directory: the next test's dlt reads that
+    (project / ".dlt").mkdir(parents=True)
+    (project / ".dlt/secrets.toml").write_text('[sources.polytomic]\napi_key = "abc\n')
     code, _, err = typed(
-        user, "run", "--duckdb", "wh.duckdb", "--config-dir", ".", SOURCES__POLYTOMIC__API_KEY=""
+        user,
+        "run",
+        "--duckdb",
+        "wh.duckdb",
+        "--config-dir",
+        str(project),
+        SOURCES__POLYTOMIC__API_KEY="",
     )
     line = _one_line(err)
     assert code == 2
@@ -103,10 +110,13 @@ def test_check_on_a_warehouse_it_cannot_open_fails_naming_it(user, tmp_path):
 
 
 def test_no_credentials_names_where_it_looked_and_the_cron_fix(user):
-    code, _, err = typed(user, "run", "--duckdb", "wh.duckdb", SOURCES__POLYTOMIC__API_KEY="")
+    project = user.tmp / "conf"
+    project.mkdir()
+    args = ("run", "--duckdb", "wh.duckdb", "--config-dir", str(project))
+    code, _, err = typed(user, *args, SOURCES__POLYTOMIC__API_KEY="")
     line = _one_line(err)
     assert code == 2
-    assert str(Path.cwd() / ".dlt" / "secrets.toml") in line and "--config-dir" in line
+    assert str(project / ".dlt" / "secrets.toml") in line and "--config-dir" in line
 
 
 def test_a_password_in_the_base_url_never_reaches_the_terminal(user):
@@ -120,9 +130,10 @@ def test_a_password_in_the_base_url_never_reaches_the_terminal(user):
 
 
 def test_an_unknown_setting_warns_with_the_closest_key_and_strict_refuses(user):
-    Path(".dlt").mkdir()
-    Path(".dlt/config.toml").write_text("[sources.polytomic]\nlookback = 60\n")
-    args = ("run", "--duckdb", "wh.duckdb", "--config-dir", ".")
+    project = user.tmp / "conf"
+    (project / ".dlt").mkdir(parents=True)
+    (project / ".dlt/config.toml").write_text("[sources.polytomic]\nlookback = 60\n")
+    args = ("run", "--duckdb", "wh.duckdb", "--config-dir", str(project))
     code, _, err = typed(user, *args, SOURCES__POLYTOMIC__TIMEOUT="5")
     assert code == 0, err
     warnings = [line for line in err.splitlines() if "unknown setting" in line]
