@@ -10,7 +10,7 @@ import io
 import json
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -71,17 +71,8 @@ class Etl:
         from pipelines.cli import main
 
         out, err = io.StringIO(), io.StringIO()
-        saved = {k: os.environ.get(k) for k in self.env()}
-        os.environ.update(self.env())
-        try:
-            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-                code = main(self.args(command, *extra))
-        finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
+        with environ(self.env()), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = main(self.args(command, *extra))
         return code, out.getvalue(), err.getvalue()
 
     def run(self, *extra: str) -> dict[str, Any]:
@@ -112,23 +103,31 @@ def cli_as_typed(etl: Etl, *argv: str, **env: str) -> tuple[int, str, str]:
     from pipelines.cli import main
 
     out, err = io.StringIO(), io.StringIO()
-    given = {**etl.env(), **env}
     dropped = [k for k in os.environ if k.startswith("DESTINATION__") and k not in env]
-    # Only what this call changes is restored: defaults a module sets on import stay.
+    argv = (argv[0], "--pipelines-dir", str(etl.tmp / "pl"), *argv[1:])
+    with environ({**etl.env(), **env}, dropped), contextlib.redirect_stdout(out):
+        with contextlib.redirect_stderr(err):
+            code = main(list(argv))
+    return code, out.getvalue(), err.getvalue()
+
+
+@contextlib.contextmanager
+def environ(given: dict[str, str], dropped: Iterable[str] = ()) -> Iterator[None]:
+    """`given` set and `dropped` removed for the block; only those keys are restored after,
+    so defaults a module sets on import stay."""
+    dropped = list(dropped)
     saved = {k: os.environ.get(k) for k in [*given, *dropped]}
     os.environ.update(given)
     for key in dropped:
-        del os.environ[key]
+        os.environ.pop(key, None)
     try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            code = main([argv[0], "--pipelines-dir", str(etl.tmp / "pl"), *argv[1:]])
+        yield
     finally:
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
-    return code, out.getvalue(), err.getvalue()
 
 
 def first_walk_page(sandbox: Sandbox, sync_id: str) -> dict[str, Any]:
