@@ -172,12 +172,13 @@ def configured_secrets() -> list[str]:
         import dlt
 
         for key in ("api_key", "deployment_key", "base_url"):
-            try:
-                value = dlt.secrets.get(f"sources.polytomic.{key}")
-            except Exception:
-                continue
-            if isinstance(value, str) and value.strip():
-                (urls if key == "base_url" else values).append(value.strip())
+            for section in ("sources.polytomic", "sources.polytomic.polytomic_source"):
+                try:
+                    value = dlt.secrets.get(f"{section}.{key}")
+                except Exception:
+                    continue
+                if isinstance(value, str) and value.strip():
+                    (urls if key == "base_url" else values).append(value.strip())
     for value in urls:
         match = re.match(r"(?i)\s*[a-z][a-z0-9+.-]*://[^/\s:@]*:(.+)@", value)
         if match:

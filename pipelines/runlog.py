@@ -58,8 +58,6 @@ from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-import dlt
-
 from pipelines.errors import config_error, configured_secrets
 from pipelines.output import (
     EXIT_FAILED,
@@ -208,9 +206,7 @@ def record(
         if row.get("error"):
             row = {
                 **row,
-                "error": redact_error(
-                    row["error"], [*_secrets(sql), *secrets, *configured_secrets()]
-                ),
+                "error": redact_error(row["error"], [*_secrets(sql), *secrets]),
             }
         name = pipeline.destination.destination_name if pipeline.destination else ""
         with sql:
@@ -223,19 +219,10 @@ def record(
         return False
 
 
-def _secrets(sql: Any) -> list[str | None]:
-    out: list[str | None] = []
-    for key in ("api_key", "deployment_key"):
-        for path in (f"sources.polytomic.{key}", f"sources.polytomic.polytomic_source.{key}"):
-            try:
-                value = dlt.secrets.get(path)
-            except Exception:
-                value = None
-            out.append(value if isinstance(value, str) else None)
-    credentials = getattr(sql, "credentials", None)
-    password = getattr(credentials, "password", None)
-    out.append(password if isinstance(password, str) else None)
-    return out
+def _secrets(sql: Any) -> list[str]:
+    """What the CLI blanks in every error line, and the destination's own password."""
+    password = getattr(getattr(sql, "credentials", None), "password", None)
+    return [*configured_secrets(), *([password] if isinstance(password, str) else [])]
 
 
 def _column_types(sql: Any, destination: str) -> dict[str, str]:
