@@ -13,6 +13,7 @@ import dlt
 from pipelines import settings_check
 from pipelines.output import EXIT_OK, UsageError, emit
 from pipelines.reporting import parse_when
+from pipelines.reports.settings import load_settings
 from pipelines.reports.terminal import printable
 from pipelines.runlog import logged_run
 from pipelines.runner import RunContext
@@ -38,6 +39,8 @@ def dispatch(args: argparse.Namespace) -> int:
     }[args.command]
     if args.command in ("run", "backfill", "check"):
         settings_check.check(strict=getattr(args, "strict", False))
+    if args.command in ("run", "backfill", "check", "views", "demo"):
+        load_settings()  # a bad [reports] threshold is exit 2 before anything is loaded
     return handler(args)
 
 

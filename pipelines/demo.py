@@ -43,7 +43,8 @@ def _every_schema(
 
 def demo_plans(now: datetime) -> list[SyncPlan]:
     """Healthy syncs plus a broken, a flapping, a late, a stuck and an inactive one, a
-    chronically failing schema and a volume drop."""
+    chronically failing schema and a volume drop; nothing else is flagged (the reports'
+    precision tests, tests/reports/test_precision.py, hold it to that)."""
     hourly, daily = HOURLY_DAYS * 24, DAILY_DAYS
 
     def flapping(index: int) -> dict[str, Any] | None:
@@ -123,7 +124,12 @@ def demo_plans(now: datetime) -> list[SyncPlan]:
             daily,
             ("Lead", "Activity"),
             inflight=("running",),
-            special={-1: {"started_at": now - timedelta(hours=5)}},
+            special={  # started by hand 5 hours ago, and still running: stuck
+                -1: {
+                    "created_at": now - timedelta(hours=5, seconds=20),
+                    "started_at": now - timedelta(hours=5),
+                }
+            },
         ),
         plan("Legacy MySQL → Snowflake", "daily", 60, ("orders",), active=False),
     ]

@@ -27,6 +27,7 @@ TOOL_KEYS = ("keep_load_packages", "lock_wait_seconds")
 
 def known_keys() -> dict[tuple[str, ...], set[str]]:
     """Per section path, the keys the tool reads there."""
+    from pipelines.reports.settings import SECTION, SETTINGS
     from sources.polytomic import polytomic_source
 
     source = set(inspect.signature(polytomic_source).parameters) - set(RUN_CONTROL)
@@ -34,6 +35,7 @@ def known_keys() -> dict[tuple[str, ...], set[str]]:
         ("sources", "polytomic"): source,
         ("sources", "polytomic", "polytomic_source"): source,
         ("polytomic_etl",): set(TOOL_KEYS),
+        (SECTION,): {setting.name for setting in SETTINGS},
     }
 
 

@@ -17,6 +17,11 @@ views or the new ones, never a view missing or half replaced:
 5. The view set's version (``views.views_version``) is written to ``_polytomic_etl_views``
    in the same transaction; ``installed_version`` reads it back for the report.
 
+The thresholds (``settings.ReportSettings``) are part of the definitions: unless the caller
+passes them, they are read from the ``[reports]`` config section (``settings.load_settings``)
+before anything is touched, so a bad value fails the refresh with one clear line, and a
+changed value changes the fingerprint, so the next refresh writes it.
+
 On Postgres the refresh waits at most ``LOCK_TIMEOUT`` for any one lock after the advisory
 lock.  A reader holding a view the refresh needs, while waiting for one the refresh already
 replaced, would otherwise deadlock with it, and Postgres might cancel the reader; instead the
@@ -32,6 +37,7 @@ from datetime import datetime
 from typing import Any
 
 from pipelines.reports.db import Db
+from pipelines.reports.settings import ReportSettings, load_settings
 from pipelines.reports.views import (
     OPTIONAL_COLUMNS,
     VIEWS,
@@ -50,26 +56,34 @@ _DUCKDB = threading.Lock()
 
 
 def create_views(
-    connection: Any, dialect: str, dataset: str, *, now: datetime | None = None
+    connection: Any,
+    dialect: str,
+    dataset: str,
+    *,
+    now: datetime | None = None,
+    settings: ReportSettings | None = None,
 ) -> bool:
     """Create or refresh the views of ``dataset`` through a DB-API ``connection``.
 
-    Returns whether anything changed; False also when none of the tables exists yet.
+    ``settings`` default to the ``[reports]`` config section (a ``SettingsError`` when a
+    value there is bad).  Returns whether anything changed; False also when none of the
+    tables exists yet.
     """
     check(dialect, dataset)
+    settings = load_settings() if settings is None else settings
     db = Db(connection, dialect)
     deadline, delay = time.monotonic() + RETRY_SECONDS, 0.05
     while True:
         try:
             if dialect == "duckdb":
                 with _DUCKDB, db.transaction():
-                    return _refresh(db, dataset, now)
+                    return _refresh(db, dataset, now, settings)
             with db.transaction():
                 db.execute(
                     "select pg_advisory_xact_lock(hashtext('polytomic_etl:' || %s))", dataset
                 )
                 db.execute(f"set local lock_timeout = '{LOCK_TIMEOUT}'")
-                return _refresh(db, dataset, now)
+                return _refresh(db, dataset, now, settings)
         except Exception as exc:
             if not _retryable(exc) or time.monotonic() > deadline:
                 raise
@@ -91,12 +105,12 @@ def missing_views(db: Db, dataset: str) -> list[str]:
     return [name for name in VIEWS if name not in present]
 
 
-def _refresh(db: Db, dataset: str, now: datetime | None) -> bool:
+def _refresh(db: Db, dataset: str, now: datetime | None, settings: ReportSettings) -> bool:
     columns = _columns(db, dataset)
     if not any(table in columns for table in TABLES):
         return False  # nothing loaded yet
     missing = [table for table in TABLES if table not in columns]
-    statements = view_statements(db.dialect, dataset, now=now, missing=missing)
+    statements = view_statements(db.dialect, dataset, now=now, missing=missing, settings=settings)
     fingerprint = hashlib.sha256("\n;\n".join(statements).encode()).hexdigest()
     alters = [
         column_statement(db.dialect, dataset, table, column)

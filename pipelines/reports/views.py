@@ -18,7 +18,9 @@ name.  Each file is one ``create or replace view``; ``refresh.create_views`` run
   that a report can tell views of another version from its own.
 
 "Now" comes from one place, the ``report_clock`` view: ``current_timestamp`` by default, or a
-fixed instant when ``now`` is given (reproducible reports and tests).
+fixed instant when ``now`` is given (reproducible reports and tests).  The thresholds come from
+one place too, the ``report_settings`` view: ``settings.ReportSettings`` (the ``[reports]``
+config section), written into it as plain numbers.
 """
 
 from __future__ import annotations
@@ -29,11 +31,14 @@ from collections.abc import Collection
 from datetime import UTC, datetime
 from importlib import resources
 
+from pipelines.reports.settings import ReportSettings
+
 DIALECTS = ("duckdb", "postgres")
 
 # Dependencies first: every view only reads tables and views listed before it.
 VIEWS: tuple[str, ...] = (
     "report_clock",
+    "report_settings",
     "execution_outcomes",
     "schema_outcomes",
     "sync_health",
@@ -172,12 +177,15 @@ def view_statements(
     *,
     now: datetime | None = None,
     missing: Collection[str] = (),
+    settings: ReportSettings | None = None,
 ) -> list[str]:
     """One ``create or replace view`` per view, in ``VIEWS`` order (dependencies first).
 
     ``missing`` names tables dlt has not created yet: the views read empty stand-ins.
+    ``settings`` go into ``report_settings`` (the defaults when None).
     """
     check(dialect, dataset)
+    values = (settings or ReportSettings()).sql_values()
 
     def table_ref(match: re.Match[str]) -> str:
         table, alias = match.group(1), match.group(2)
@@ -188,12 +196,16 @@ def view_statements(
     creates = []
     for name in VIEWS:
         text = _TABLE_REF.sub(table_ref, view_sql(name, dialect)).replace("{dataset}", dataset)
-        creates.append(text.replace("{now_expr}", _now_expr(now)).strip().rstrip(";"))
+        text = text.replace("{now_expr}", _now_expr(now))
+        for key, literal in values.items():
+            text = text.replace(f"{{{key}}}", literal)
+        creates.append(text.strip().rstrip(";"))
     return creates
 
 
 def views_version(dialect: str) -> str:
-    """A hash of the view set's SQL text for ``dialect`` (the clock and the dataset aside)."""
+    """A hash of the view set's SQL text for ``dialect`` (the clock, the settings' values and
+    the dataset aside: a changed setting is a refresh, not another version)."""
     digest = hashlib.sha256(dialect.encode())
     for name in VIEWS:
         digest.update(f"\0{name}\0{view_sql(name, dialect)}".encode())

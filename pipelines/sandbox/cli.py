@@ -11,6 +11,7 @@ import signal
 import threading
 from types import FrameType
 
+from .generate import DEFAULT_FAILURE_RATE
 from .options import LAST_PAGE_SHAPES
 from .sandbox import Sandbox
 
@@ -21,7 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--syncs", type=int, default=3)
     parser.add_argument("--executions", type=int, default=200, help="per sync")
-    parser.add_argument("--failure-rate", type=float, default=0.1)
+    parser.add_argument("--failure-rate", type=float, default=DEFAULT_FAILURE_RATE)
     parser.add_argument("--token-style", choices=("keyset", "offset"), default="keyset")
     parser.add_argument("--paginate-syncs", action="store_true", help="50 syncs per page")
     parser.add_argument(

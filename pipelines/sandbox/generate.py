@@ -44,6 +44,9 @@ DESTINATIONS: tuple[tuple[str, str], ...] = (
     ("Databricks", "bronze"),
 )
 _FREQUENCY_CYCLE: tuple[str, ...] = ("hourly", "daily", "hourly", "manual", "weekly")
+# Share of a default organisation's terminal runs that do not complete: a real one is
+# mostly healthy (1 to 2 % of runs fail, are canceled or end with errors).
+DEFAULT_FAILURE_RATE = 0.015
 _INFLIGHT_CHOICES: tuple[tuple[str, ...], ...] = (
     (),
     (),
@@ -66,8 +69,13 @@ def snake(name: str) -> str:
 def default_plans(
     seed: int, syncs: int, executions: int, schemas: Any, failure_rate: float
 ) -> list[SyncPlan]:
-    """The plans behind ``Sandbox(syncs=..., executions=...)``: sync 0 always has a running
-    execution; the others get a seeded mix of idle and in-flight tails."""
+    """The plans behind ``Sandbox(syncs=..., executions=...)``: a healthy organisation.
+
+    Sync 0 always has a running execution; the others get a seeded mix of idle and in-flight
+    tails, all started minutes ago.  Failures are spread at ``failure_rate`` (default
+    ``DEFAULT_FAILURE_RATE``, 1.5 %, as in a real organisation), every history ends at the
+    clock's now, and volumes are steady: the reports flag next to nothing.  Problems are
+    planted explicitly, with ``SyncPlan`` (see ``pipelines/demo.py``)."""
     rng = random.Random(f"{seed}:plans")
     plans = []
     for i in range(syncs):
@@ -107,6 +115,9 @@ def _schema_names(plan: SyncPlan, rng: random.Random, pool: tuple[str, ...]) -> 
 
 def _slots(plan: SyncPlan, rng: random.Random, end_us: int, phase_s: int) -> list[int]:
     n = plan.executions
+    flight = min(len(plan.inflight), n)
+    if flight:
+        return _slots_in_flight(plan, rng, end_us, flight)
     if plan.frequency == "manual":
         slots, t = [], end_us - rng.randint(5 * 60, 2 * 3600) * US_PER_S
         for _ in range(n):
@@ -116,10 +127,28 @@ def _slots(plan: SyncPlan, rng: random.Random, end_us: int, phase_s: int) -> lis
     period = PERIOD_S[plan.frequency] * US_PER_S
     phase = phase_s * US_PER_S
     last = (end_us - 90 * US_PER_S - phase) // period * period + phase
-    if plan.inflight and plan.inflight[-1] not in ("created", "scheduled"):
-        # a run in flight right now started recently, whatever the schedule's phase
-        last = end_us - rng.randint(60, 1200) * US_PER_S
     return [last - (n - 1 - k) * period for k in range(n)]
+
+
+def _slots_in_flight(plan: SyncPlan, rng: random.Random, end_us: int, flight: int) -> list[int]:
+    """What is in flight at the end started (or was queued) a few minutes before it, as in a
+    healthy organisation, whatever the schedule's phase: the first in-flight run 1 to 10
+    minutes before, any queued behind it seconds later.  The finished history before it keeps
+    the schedule's spacing (a manual sync's gaps).  ``ends_before_now`` moves all of it back,
+    which makes a stalled sync: a run in flight for that long."""
+    first = end_us - rng.randint(60, 600) * US_PER_S
+    tail = [first]
+    for _ in range(flight - 1):
+        tail.append(min(tail[-1] + rng.randint(5, 60) * US_PER_S, end_us - 35 * US_PER_S))
+    done = plan.executions - flight
+    if plan.frequency == "manual":
+        slots, t = [], first
+        for _ in range(done):
+            t -= rng.randint(2 * 3600, 3 * 86_400) * US_PER_S + rng.randint(0, US_PER_S)
+            slots.append(t)
+        return slots[::-1] + tail
+    period = PERIOD_S[plan.frequency] * US_PER_S
+    return [first - (done - k) * period for k in range(done)] + tail
 
 
 def build_sync(
@@ -251,5 +280,10 @@ def _history(
             overrides=ov,
             max_duration_s=cap_s,
         )
+        if k >= n // 2 and "is_test" not in ov:
+            # test runs belong to a sync's set-up, the older half of its history: a recent
+            # slot taken by one would look like a missed run (the reports leave tests out)
+            execution.fields["is_test"] = False
+            execution.touch()
         out.append(execution)
     return out

@@ -15,7 +15,7 @@ from .api import Api, Credentials, Response, api_error, classify
 from .clock import Clock
 from .data import SandboxConflict, Store
 from .faults import Fault, FaultBook
-from .generate import default_plans
+from .generate import DEFAULT_FAILURE_RATE, default_plans
 from .options import Options
 from .paging import TokenCodec
 from .plans import SyncPlan
@@ -34,7 +34,8 @@ class Sandbox(ScenarioApi):
 
     Args:
         seed: everything generated (ids, statuses, counts, timings) follows from it.
-        syncs, executions, schemas, failure_rate: shape of the default plans.
+        syncs, executions, schemas, failure_rate: shape of the default plans (a healthy
+            organisation: 1.5 % of runs fail by default; see ``generate.default_plans``).
         now: pin the clock to this aware datetime; ``None`` follows wall time.
         plans: explicit ``SyncPlan`` list (overrides ``syncs``/``executions``).
         token_style: ``keyset`` or ``offset`` (see ``Options``).
@@ -48,7 +49,7 @@ class Sandbox(ScenarioApi):
         syncs: int = 3,
         executions: int = 250,
         schemas: tuple[int, int] | tuple[str, ...] | int = (1, 5),
-        failure_rate: float = 0.1,
+        failure_rate: float = DEFAULT_FAILURE_RATE,
         now: datetime | None = None,
         plans: Sequence[SyncPlan] | None = None,
         token_style: str = "keyset",

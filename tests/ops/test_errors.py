@@ -142,3 +142,18 @@ def test_an_unknown_setting_warns_with_the_closest_key_and_strict_refuses(user):
     assert any("SOURCES__POLYTOMIC__TIMEOUT" in w and "timeout_seconds?" in w for w in warnings)
     code, _, err = typed(user, *args, "--strict")
     assert code == 2 and "--strict" in _one_line(err)
+
+
+def test_a_bad_report_threshold_is_exit_2_before_anything_is_loaded(user):
+    project = user.tmp / "conf"
+    (project / ".dlt").mkdir(parents=True)
+    (project / ".dlt/config.toml").write_text(
+        "[reports]\nflapping_min_flips = 0\nlate_grace = 5\n"
+    )
+    args = ("run", "--duckdb", "wh.duckdb", "--config-dir", str(project))
+    code, _, err = typed(user, *args)
+    line = [x for x in err.splitlines() if "unknown setting" not in x and x.strip()]
+    assert code == 2 and len(line) == 1, err
+    assert "reports.flapping_min_flips" in line[0] and "from 1 to 1000" in line[0]
+    assert "reports.late_grace in" in err and "late_grace_minutes?" in err
+    assert not Path("wh.duckdb").exists()  # refused before the warehouse was touched

@@ -43,8 +43,11 @@ RUNNING = {"running", "exporting", "processing", "canceling"}
 
 @pytest.fixture(scope="module")
 def big() -> Sandbox:
-    """A larger, never-mutated sandbox (no server needed) shared by the invariant tests."""
-    return Sandbox(seed=3, syncs=5, executions=300, now=PINNED_NOW)
+    """A larger, never-mutated sandbox (no server needed) shared by the invariant tests.
+
+    Failures are planted at 10 % (the default organisation is a healthy one, 1.5 %), so that
+    every terminal status occurs often enough to check its invariants."""
+    return Sandbox(seed=3, syncs=5, executions=300, failure_rate=0.1, now=PINNED_NOW)
 
 
 @pytest.fixture(scope="module")

@@ -11,6 +11,8 @@
 --     in_flight = created, scheduled, running, exporting, processing, canceling
 --     unknown   = any other (future) status: neither terminal nor in flight, left out of rates
 --   A schema has failed when its status is 'failed' or 'interrupted'.
+--   schema_set = md5 of the execution's schema names, sorted: equal for runs that synced
+--   the same tables (null without schema rows).
 --   is_terminal = outcome in (success, partial, failed): the runs that rates, streaks,
 --                 incidents and flips are computed over.
 --   run_at   = coalesce(started_at, created_at): orders runs; run_day is its UTC date.
@@ -24,7 +26,8 @@ with schema_counts as (
     select
         execution_id,
         count(*) as schemas,
-        count(*) filter (where status in ('failed', 'interrupted')) as failed_schemas
+        count(*) filter (where status in ('failed', 'interrupted')) as failed_schemas,
+        md5(string_agg("schema", chr(30) order by "schema")) as schema_set
     from {dataset}.bulk_sync_executions__schemas
     where not coalesce(_tombstone, false)
     group by execution_id
@@ -34,6 +37,7 @@ classified as (
         e.*,
         coalesce(sc.schemas, 0) as schemas,
         coalesce(sc.failed_schemas, 0) as failed_schemas,
+        sc.schema_set,
         case
             when e.status = 'completed'
                 and coalesce(sc.failed_schemas, 0) = 0
@@ -64,6 +68,7 @@ select
     warning_count,
     schemas,
     failed_schemas,
+    schema_set,
     created_at,
     started_at,
     completed_at,

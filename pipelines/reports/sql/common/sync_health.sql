@@ -13,14 +13,17 @@
 --   lateness_ratio = staleness_s / expected_interval_s.
 --   p50 / p95 / max duration: runs that completed (success or partial) in the last 30 d
 --   with both started_at and completed_at (percentile_cont, linear interpolation).
+--   late_grace_s = max(report_settings.late_grace_minutes (15) * 60, p95_duration_s): a run
+--   that starts on time and takes as long as usual is not late.
+--   late_after_s = expected_interval_s + late_grace_s (null without an interval).
 --   failure_streak = number of most recent consecutive terminal runs that failed.
 --   health, first match wins (health_reason says why):
 --     1 inactive  (active = false, or deleted_at is set: the sync is gone from the API)
 --     2 never_run (no terminal run at all)
 --     3 broken    (latest terminal run failed)
 --     4 degraded  (latest terminal run partial)
---     5 late      (lateness_ratio >= 1)
---     6 healthy
+--     5 late      (staleness_s > late_after_s)
+--     6 healthy   (a ratio >= 1 inside the grace says so in health_reason)
 create or replace view {dataset}.sync_health as
 with clock as (
     select now_ts from {dataset}.report_clock
@@ -139,11 +142,19 @@ base as (
     cross join clock as c
     left join agg as a on a.bulk_sync_id = s.id
 ),
-judged as (
+graced as (
     select
         b.*,
-        b.staleness_s / b.expected_interval_s as lateness_ratio
+        b.staleness_s / b.expected_interval_s as lateness_ratio,
+        greatest(st.late_grace_minutes * 60, coalesce(b.p95_duration_s, 0)) as late_grace_s
     from base as b
+    cross join {dataset}.report_settings as st
+),
+judged as (
+    select
+        g.*,
+        g.expected_interval_s + g.late_grace_s as late_after_s
+    from graced as g
 )
 select
     bulk_sync_id,
@@ -155,7 +166,7 @@ select
         when terminal_runs = 0 then 'never_run'
         when last_outcome = 'failed' then 'broken'
         when last_outcome = 'partial' then 'degraded'
-        when lateness_ratio >= 1 then 'late'
+        when staleness_s > late_after_s then 'late'
         else 'healthy'
     end as health,
     case
@@ -177,6 +188,12 @@ select
             || cast(cast(staleness_s / 3600.0 as numeric(12, 1)) as varchar) || ' h ago, '
             || cast(cast(lateness_ratio as numeric(12, 2)) as varchar) || 'x the '
             || frequency || ' interval'
+            || case when lateness_ratio >= 1 and staleness_s <= late_after_s
+                then ', within the '
+                    || cast(cast(late_grace_s / 60.0 as numeric(12, 1)) as varchar)
+                    || ' min grace'
+                else ''
+            end
     end as health_reason,
     frequency,
     expected_interval_s,
@@ -187,6 +204,8 @@ select
     last_success_at,
     staleness_s,
     lateness_ratio,
+    late_grace_s,
+    late_after_s,
     runs_24h,
     success_rate_24h,
     partial_rate_24h,

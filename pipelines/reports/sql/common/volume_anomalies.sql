@@ -5,13 +5,17 @@
 --   everything, so their volume says nothing about the incremental volume.
 --   baseline = the last 8 earlier evaluated runs of the same sync (and schema) on the same
 --   UTC weekday, excluding the run itself; baseline_median = their median record_count,
---   baseline_mad = median(|x - baseline_median|) over the same runs.
+--   baseline_mad = median(|x - baseline_median|) over the same runs.  At execution level
+--   the baseline runs also synced the same set of schemas (execution_outcomes.schema_set):
+--   a run that syncs a subset of the tables moves fewer records by design, and its tables
+--   are judged one by one at schema level.
 --   pct_change = (record_count - baseline_median) / baseline_median.
 --   robust_z = |record_count - baseline_median| / (1.4826 * baseline_mad); null when mad = 0.
---   outside_band: record_count outside baseline_median +/- 20 percent.
+--   The thresholds are report_settings':
+--   outside_band: record_count outside baseline_median +/- volume_band_pct (30) percent.
 --   zero_after_nonzero: record_count = 0 while baseline_median > 0.
---   is_anomaly needs baseline_runs >= 4, then: (outside_band and (robust_z > 3.5 or mad = 0,
---   i.e. an unbounded z)) or zero_after_nonzero.
+--   is_anomaly needs baseline_runs >= volume_min_baseline_runs (4), then: (outside_band and
+--   (robust_z > volume_min_z (3.5) or mad = 0, i.e. an unbounded z)) or zero_after_nonzero.
 --   How: Postgres' percentile_cont cannot be used over a window, and a self-join (LATERAL or
 --   not) on the run's position against this unindexed view is misplanned into a quadratic
 --   loop on Postgres.  So lag() collects the 8 previous values into each run's row, they are
@@ -23,7 +27,7 @@ with runs as (
         bulk_sync_id,
         execution_id,
         cast(null as varchar) as "schema",
-        '' as schema_key,
+        coalesce(schema_set, '') as schema_key,
         run_at,
         record_count
     from {dataset}.execution_outcomes
@@ -103,17 +107,20 @@ scored as (
 flagged as (
     select
         sc.*,
+        st.volume_min_z,
+        st.volume_min_baseline_runs,
         (sc.record_count - sc.baseline_median) / nullif(sc.baseline_median, 0) as pct_change,
         case when sc.baseline_mad > 0
             then abs(sc.record_count - sc.baseline_median) / (1.4826 * sc.baseline_mad)
         end as robust_z,
         coalesce(
-            sc.record_count < 0.8 * sc.baseline_median
-            or sc.record_count > 1.2 * sc.baseline_median,
+            sc.record_count < (1 - st.volume_band_pct / 100) * sc.baseline_median
+            or sc.record_count > (1 + st.volume_band_pct / 100) * sc.baseline_median,
             false
         ) as outside_band,
         coalesce(sc.record_count = 0 and sc.baseline_median > 0, false) as zero_after_nonzero
     from scored as sc
+    cross join {dataset}.report_settings as st
 )
 select
     f.level,
@@ -131,8 +138,8 @@ select
     f.robust_z,
     f.outside_band,
     f.zero_after_nonzero,
-    f.baseline_runs >= 4 and (
-        (f.outside_band and (f.baseline_mad = 0 or f.robust_z > 3.5))
+    f.baseline_runs >= f.volume_min_baseline_runs and (
+        (f.outside_band and (f.baseline_mad = 0 or f.robust_z > f.volume_min_z))
         or f.zero_after_nonzero
     ) as is_anomaly
 from flagged as f
