@@ -1,20 +1,50 @@
-"""Inline SVG charts for the HTML report, generated in Python (no scripts, no network)."""
+"""Inline SVG charts for the HTML report, generated in Python (no scripts, no network).
+
+Every colour a chart draws with has a legend entry (``legend``): the charts and the legends
+take their colours from the same constants.  Times are UTC, and say so.
+
+The daily chart and the duration bars stretch to the page's width: their marks are an SVG
+without text (``preserveAspectRatio="none"``), their labels are HTML placed by percentage,
+so they stay readable on a phone.  Labels are spaced for a plot ``MIN_PLOT_PX`` wide.
+"""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+import math
+from datetime import date, datetime, timedelta
 from html import escape
 
 from pipelines.reports.model import COLOURS, Row, fmt_seconds, fmt_time
 
 STACK = ("success", "partial", "failed", "canceled", "in_flight")
-EMPTY = "#eef0f3"
+EMPTY = "#eef0f3"  # a calendar day without a failed run
+NO_RUN = "#ffffff"  # an empty slot: no run (strips), schema not in that run (grids)
+BORDER = "#c4c8ce"  # the outline of the white cells
+P50, P95, MAX = "#2f6fb5", "#a9c9ee", "#333333"  # duration bars and the max tick
+MIN_PLOT_PX = 300  # the narrowest plot the labels are spaced for
+CHAR_PX = 6.5  # width of one character of a 10-11 px label, generously
+MONTH_GAP = 38  # px between calendar month labels: two week columns
+
+
+def utc(value: datetime | None) -> str:
+    """A time for people: ``2025-03-12 12:00 UTC`` ("-" for none)."""
+    return "-" if value is None else f"{fmt_time(value)} UTC"
 
 
 def _svg(width: float, height: float, body: list[str], label: str) -> str:
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{height:.0f}" '
         f'viewBox="0 0 {width:.0f} {height:.0f}" role="img" aria-label="{escape(label)}">'
+        + "".join(body)
+        + "</svg>"
+    )
+
+
+def _stretched(width: float, height: float, body: list[str], label: str, css: str) -> str:
+    """An SVG that fills its box whatever its aspect: marks only, no text."""
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="{css}" viewBox="0 0 {width:g} '
+        f'{height:g}" preserveAspectRatio="none" role="img" aria-label="{escape(label)}">'
         + "".join(body)
         + "</svg>"
     )
@@ -35,96 +65,190 @@ def _text(x: float, y: float, text: str, anchor: str = "start", size: int = 11) 
     )
 
 
+def _gridline(x1: float, y1: float, x2: float, y2: float) -> str:
+    return (
+        f'<line class="grid" x1="{x1:g}" y1="{y1:g}" x2="{x2:g}" y2="{y2:g}" stroke="#dde0e4" '
+        'vector-effect="non-scaling-stroke"/>'
+    )
+
+
+def legend(entries: list[tuple[str, str]], opacity: dict[str, float] | None = None) -> str:
+    """Swatches with labels: (colour, label); white swatches get an outline."""
+    items = []
+    for colour, label in entries:
+        style = f"background:{colour}"
+        if colour in (NO_RUN, EMPTY):  # pale: outlined, to be seen on white
+            style += f";border:1px solid {BORDER}"
+        if opacity and label in opacity:
+            style += f";opacity:{opacity[label]:.2f}"
+        css = "swatch tick" if colour == MAX else "swatch"  # the max is a tick, not a bar
+        items.append(f'<span><i class="{css}" style="{style}"></i>{escape(label)}</span>')
+    return '<p class="legend">' + "".join(items) + "</p>"
+
+
+def outcome_legend(
+    outcomes: set[str], empty: str | None = None, base: tuple[str, ...] = STACK
+) -> str:
+    """The legend of an outcome-coloured chart: the ``base`` outcomes always, any other
+    outcome drawn, and the white cell (``empty`` says what it means)."""
+    keys = [*base, *sorted(o for o in outcomes if o not in base)]
+    entries = [(COLOURS.get(k, EMPTY), k.replace("_", " ")) for k in keys]
+    return legend(entries + ([(NO_RUN, empty)] if empty else []))
+
+
+def _left(pct: float, text: str) -> str:
+    """An axis label centred ``pct`` percent along its axis."""
+    return f'<span style="left:{pct:.2f}%">{escape(text)}</span>'
+
+
 def run_strip(runs: list[Row], slots: int = 20) -> str:
-    """The last ``slots`` runs of one sync, oldest left, coloured by outcome."""
+    """The last ``slots`` runs of one sync, oldest left, coloured by outcome; white: no run."""
     size, gap = 14, 2
     body = []
     offset = slots - len(runs)
     for i in range(slots):
-        x = i * (size + gap)
+        x = i * (size + gap) + 1
         if i < offset:
-            body.append(_rect(x, 1, size, size, "none", extra=' stroke="#d5d8dc"'))
+            body.append(_rect(x, 1, size, size, NO_RUN, "no run", f' stroke="{BORDER}"'))
             continue
         run = runs[i - offset]
-        tip = f"{fmt_time(run['run_at'])} · {run['status']} · {fmt_seconds(run['duration_s'])}"
+        tip = (
+            f"execution {run['execution_id']} · {utc(run['run_at'])} · {run['status']} · "
+            f"{fmt_seconds(run['duration_s'])}"
+        )
         body.append(_rect(x, 1, size, size, COLOURS.get(run["outcome"], EMPTY), tip))
-    return _svg(slots * (size + gap), size + 2, body, "last runs by outcome")
+    return _svg(slots * (size + gap) + 2, size + 2, body, "last runs by outcome")
 
 
-def daily_stacked(days: list[Row], width: int = 900, height: int = 200) -> str:
-    """Runs per day stacked by outcome, with a y-axis maximum and date labels."""
-    left, bottom, top = 36, 20, 10
-    plot_w, plot_h = width - left - 4, height - bottom - top
+def split_100(counts: list[float]) -> list[int]:
+    """Whole percentages of ``counts`` that add up to 100 (largest remainder); all 0 when
+    the counts are."""
+    total = sum(counts)
+    if total <= 0:
+        return [0] * len(counts)
+    exact = [c * 100 / total for c in counts]
+    shares = [math.floor(e) for e in exact]
+    by_remainder = sorted(range(len(counts)), key=lambda i: (shares[i] - exact[i], i))
+    for i in by_remainder[: 100 - sum(shares)]:
+        shares[i] += 1
+    return shares
+
+
+def _x_labels(count: int, text_of: list[str]) -> list[int]:
+    """Indexes of the days to label: the last one, then every k-th back, k a whole number
+    of weeks wide enough that no two labels meet on a ``MIN_PLOT_PX`` plot."""
+    if not count:
+        return []
+    widest = max(len(t) for t in text_of) * CHAR_PX + 12
+    weeks = math.ceil(count * widest / (MIN_PLOT_PX * 7))
+    return list(range(count - 1, -1, -7 * max(weeks, 1)))[::-1]
+
+
+def daily_stacked(days: list[Row]) -> str:
+    """Runs per UTC day stacked by outcome; y axis 0 / half / peak, dates below."""
+    count, height = max(len(days), 1), 100
     peak = max((sum(d[k] for k in STACK) for d in days), default=0) or 1
-    step = plot_w / max(len(days), 1)
-    body = [
-        _text(left - 4, top + 8, str(peak), "end"),
-        _text(left - 4, top + plot_h, "0", "end"),
-        f'<line x1="{left}" y1="{top + plot_h}" x2="{width - 4}" y2="{top + plot_h}" '
-        'stroke="#999"/>',
-    ]
+    body = [_gridline(0, height - f * height, count * 10, height - f * height) for f in (0.5, 1)]
     for i, day in enumerate(days):
-        x, y = left + i * step, top + plot_h
+        y = height
+        done = [day["success"], day["partial"], day["failed"]]
+        shares = zip(split_100(done), ("success", "partial", "failed"), strict=True)
+        split = " · ".join(f"{p}% {k}" for p, k in shares)
         for key in STACK:
-            h = day[key] / peak * plot_h
+            h = day[key] / peak * height
             if h > 0:
-                tip = f"{day['day']}: {day[key]} {key.replace('_', ' ')}"
-                body.append(_rect(x + 0.5, y - h, max(step - 1, 1), h, COLOURS[key], tip))
+                tip = f"{day['day']} (UTC day): {day[key]} {key.replace('_', ' ')}"
+                tip += f" of {day['runs']} runs; finished: {split}" if sum(done) else ""
+                body.append(_rect(i * 10 + 0.5, y - h, 9, h, COLOURS[key], tip))
                 y -= h
-        if i % 7 == 0 or i == len(days) - 1:
-            body.append(_text(x + step / 2, height - 5, str(day["day"])[5:], "middle", 10))
-    return _svg(width, height, body, "daily runs by outcome")
+    body.append(_gridline(0, height, count * 10, height))
+    svg = _stretched(count * 10, height, body, "daily runs by outcome", "stretch daily-svg")
+    texts = [str(d["day"])[5:] for d in days]
+    x_axis = "".join(_left((i + 0.5) / count * 100, texts[i]) for i in _x_labels(len(days), texts))
+    half = f"{peak / 2:g}" if peak > 1 else ""
+    y_axis = f'<span style="top:0">{peak}</span><span style="top:50%">{half}</span>'
+    return (
+        f'<div class="daily"><div class="yaxis">{y_axis}<span style="top:100%">0</span></div>'
+        f'<div class="plot">{svg}<div class="xaxis" aria-label="UTC days">{x_axis}</div>'
+        "</div></div>"
+    )
 
 
-def duration_bars(rows: list[Row], width: int = 900) -> str:
-    """Per sync: a bar to p95, a darker bar to p50 and a tick at the maximum."""
-    label_w, info_w, row_h = 170, 290, 22
-    plot_w = width - label_w - info_w
-    scale = max((r["max_s"] or 0 for r in rows), default=0) or 1
-    body = []
-    for i, row in enumerate(rows):
-        y = i * row_h + 4
+NICE_STEPS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600)
+
+
+def _step(top: float) -> float:
+    """A round tick step giving at most 5 intervals up to ``top`` seconds."""
+    for step in NICE_STEPS:
+        if top / step <= 5:
+            return step
+    return 43200 * math.ceil(top / 5 / 43200)
+
+
+def tick_label(seconds: float) -> str:
+    """An axis tick: exact, in the largest unit it is a whole or half number of."""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and (seconds * 2) % size == 0:
+            return f"{seconds / size:g}{unit}"
+    return f"{seconds:g}s"
+
+
+def duration_bars(rows: list[Row]) -> str:
+    """Per sync: a light bar to p95, a dark bar to p50, a tick at the maximum, over a
+    shared time axis; the figures are written beside each bar."""
+    top = max((r["max_s"] or 0 for r in rows), default=0) or 1
+    step = _step(top)
+    axis_max = step * math.ceil(top / step)
+    ticks = [step * i for i in range(round(axis_max / step) + 1)]
+    lines = []
+    for row in rows:
         p50, p95, peak = row["p50_s"] or 0, row["p95_s"] or 0, row["max_s"] or 0
-        body.append(_text(label_w - 8, y + 12, str(row["name"])[:28], "end"))
-        body.append(
-            _rect(
-                label_w,
-                y + 2,
-                p95 / scale * plot_w,
-                14,
-                "#4a90d9",
-                f"p95 {fmt_seconds(p95)}",
-                ' fill-opacity="0.35"',
-            )
-        )
-        body.append(
-            _rect(label_w, y + 2, p50 / scale * plot_w, 14, "#4a90d9", f"p50 {fmt_seconds(p50)}")
-        )
-        mx = label_w + peak / scale * plot_w
-        body.append(
-            f'<line x1="{mx:.1f}" y1="{y}" x2="{mx:.1f}" y2="{y + 18}" stroke="#333">'
-            f"<title>max {escape(fmt_seconds(peak))}</title></line>"
-        )
         info = f"p50 {fmt_seconds(p50)} · p95 {fmt_seconds(p95)} · max {fmt_seconds(peak)}"
         if row.get("regressed_runs"):
             info += f" · {row['regressed_runs']} regressed"
-        body.append(_text(label_w + plot_w + 8, y + 12, info))
-    return _svg(width, max(len(rows), 1) * row_h + 8, body, "durations p50 and p95 per sync")
+        body = [_gridline(t / axis_max * 1000, 0, t / axis_max * 1000, 20) for t in ticks]
+        body.append(_rect(0, 3, p95 / axis_max * 1000, 14, P95, f"p95 {fmt_seconds(p95)}"))
+        body.append(_rect(0, 3, p50 / axis_max * 1000, 14, P50, f"p50 {fmt_seconds(p50)}"))
+        mx = min(peak / axis_max * 1000, 998)
+        body.append(
+            f'<line x1="{mx:.1f}" y1="0" x2="{mx:.1f}" y2="20" stroke="{MAX}" stroke-width="2" '
+            f'vector-effect="non-scaling-stroke"><title>max {escape(fmt_seconds(peak))}</title>'
+            "</line>"
+        )
+        svg = _stretched(1000, 20, body, f"durations of {row['name']}", "stretch dur-svg")
+        lines.append(
+            f'<div class="dur-row"><span class="dur-name">{escape(str(row["name"]))}</span>'
+            f'<div class="dur-bar">{svg}</div><span class="dur-info">{escape(info)}</span></div>'
+        )
+    labels = "".join(_left(t / axis_max * 100, tick_label(t)) for t in ticks)
+    axis = (
+        '<div class="dur-row dur-axis"><span class="dur-name"></span><div class="dur-bar">'
+        f'<div class="xaxis" aria-label="duration">{labels}</div></div>'
+        '<span class="dur-info muted">duration</span></div>'
+    )
+    return f'<div class="durations">{"".join(lines)}{axis if rows else ""}</div>'
+
+
+def calendar_shade(failed: int, peak: int) -> float:
+    """The opacity of a day with ``failed`` failed runs when the worst day had ``peak``."""
+    return 1.0 if failed == 0 else 0.3 + 0.7 * failed / max(peak, 1)
 
 
 def failure_calendar(days: list[Row], first: date, last: date) -> str:
     """A week-by-weekday grid (Monday on top) shaded by the number of failed runs, from
-    ``first`` to ``last`` (one day at least)."""
+    ``first`` to ``last`` (one day at least).  A month is named above the week it starts
+    in; a name that would come closer than ``MONTH_GAP`` to the next is left out."""
     size, gap, left, top = 16, 3, 30, 16
     last = max(first, last)
     start = first - timedelta(days=first.weekday())
     weeks = (last - start).days // 7 + 1
     by_day = {d["day"]: d for d in days}
-    peak = max((d["failed"] for d in days), default=0) or 1
+    peak = max((d["failed"] for d in days), default=0)
     body = [
         _text(0, top + i * (size + gap) + 10, name, size=9)
         for i, name in ((0, "Mon"), (2, "Wed"), (4, "Fri"), (6, "Sun"))
     ]
+    months: list[tuple[float, str]] = []
     for offset in range((last - start).days + 1):
         day = start + timedelta(days=offset)
         if day < first:
@@ -132,21 +256,36 @@ def failure_calendar(days: list[Row], first: date, last: date) -> str:
         x = left + (offset // 7) * (size + gap)
         y = top + day.weekday() * (size + gap)
         if day.day == 1 or day == first:
-            body.append(_text(x, 10, day.strftime("%b"), size=9))
+            if months and x - months[-1][0] < MONTH_GAP:
+                months.pop()  # the month that starts here wins over the period's first days
+            months.append((x, day.strftime("%b")))
         row = by_day.get(day)
         failed = row["failed"] if row else 0
         fill = EMPTY if failed == 0 else COLOURS["failed"]
-        opacity = 1.0 if failed == 0 else 0.3 + 0.7 * failed / peak
-        tip = f"{day}: {failed} failed" + (f", {row['partial']} partial" if row else "")
+        tip = f"{day} (UTC day): {failed} failed"
+        tip += f", {row['partial']} partial of {row['runs']} runs" if row else ""
+        opacity = calendar_shade(failed, peak)
         body.append(_rect(x, y, size, size, fill, tip, f' fill-opacity="{opacity:.2f}"'))
+    body += [_text(x, 10, name, size=9) for x, name in months]
     return _svg(left + weeks * (size + gap), top + 7 * (size + gap), body, "failures by day")
+
+
+def calendar_legend(days: list[Row]) -> str:
+    """No failed run, then the shades of 1 failed run up to the worst day's count."""
+    peak = max((d["failed"] for d in days), default=0)
+    counts = sorted({c for c in (1, (peak + 1) // 2, peak) if c >= 1})
+    labels = {c: f"{c} failed run{'s' if c > 1 else ''}" for c in counts}
+    entries = [(EMPTY, "no failed run")] + [(COLOURS["failed"], labels[c]) for c in counts]
+    return legend(entries, {labels[c]: calendar_shade(c, peak) for c in counts})
 
 
 def schema_grid(
     executions: list[Row], schemas: list[str], cells: dict[tuple[str, str], Row]
 ) -> str:
-    """Schemas (rows) by executions (columns, oldest left), coloured by the schema's outcome."""
-    size, gap, label_w = 14, 2, 150
+    """Schemas (rows) by executions (columns, oldest left), coloured by the schema's outcome;
+    white: the schema was not in that run.  The first and last columns' times follow."""
+    size, gap = 14, 2
+    label_w = min(max((len(s) for s in schemas), default=4), 22) * CHAR_PX + 10
     body = []
     for j, schema in enumerate(schemas):
         y = j * (size + gap)
@@ -154,16 +293,23 @@ def schema_grid(
         for i, run in enumerate(executions):
             x = label_w + i * (size + gap)
             cell = cells.get((run["execution_id"], schema))
+            where = f"{schema} · execution {run['execution_id']} · {utc(run['run_at'])}"
             if cell is None:
-                body.append(_rect(x, y, size, size, "none", "not in this run", ' stroke="#d5d8dc"'))
+                tip = f"{where} · not in this run"
+                body.append(_rect(x, y, size, size, NO_RUN, tip, f' stroke="{BORDER}"'))
                 continue
-            tip = f"{schema} · {fmt_time(cell['run_at'])} · {cell['status']}"
+            tip = f"{where} · {cell['status']}"
             if cell.get("status_message"):
                 tip += f" · {cell['status_message']}"
             body.append(_rect(x, y, size, size, COLOURS.get(cell["schema_outcome"], EMPTY), tip))
-    width = max(label_w + max(len(executions), 1) * (size + gap), label_w + 200)
+    width = label_w + max(len(executions), 1) * (size + gap)
     height = max(len(schemas), 1) * (size + gap)
-    if executions:  # date the first and the last column, oldest left
-        body.append(_text(label_w, height + 11, fmt_time(executions[0]["run_at"]), size=9))
-        body.append(_text(width, height + 11, fmt_time(executions[-1]["run_at"]), "end", 9))
-    return _svg(width, height + 14, body, "schema by run grid")
+    svg = _svg(width, height, body, "schema by run grid")
+    if not executions:
+        return svg
+    first, newest = executions[0], executions[-1]
+    return svg + "".join(
+        f'<p class="muted small runs">{side}: {escape(utc(run["run_at"]))}, execution '
+        f"<code>{escape(str(run['execution_id']))}</code></p>"
+        for side, run in (("oldest (left)", first), ("newest (right)", newest))
+    )

@@ -1,7 +1,9 @@
 """A self-contained HTML page for a report: inline CSS and SVG, no scripts, no network.
 
 Every chart's data is also embedded as ``<script type="application/json" id="data-…">`` so
-that other tools (and the tests) can read exactly what was drawn.
+that other tools (and the tests) can read exactly what was drawn.  The page explains itself:
+times say UTC, every colour has a legend entry, runs carry their execution ids, and a
+glossary (``glossary.py``) at the end defines its words.
 """
 
 from __future__ import annotations
@@ -10,35 +12,20 @@ from datetime import date
 from html import escape
 from typing import Any
 
-from pipelines.reports import charts, runs
+from pipelines.reports import charts, glossary, runs
+from pipelines.reports.charts import split_100, utc
+from pipelines.reports.html_digest import digest_html
+from pipelines.reports.html_style import CSS
 from pipelines.reports.model import (
     COLOURS,
     HEALTH_ORDER,
     Report,
+    Row,
     clipped,
     digest_sections,
-    fmt_pct,
     fmt_seconds,
-    fmt_time,
     to_json,
 )
-
-CSS = """
-body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;color:#222;margin:0;
-background:#f6f7f9}main{max-width:1000px;margin:0 auto;padding:24px}
-h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px}
-section{background:#fff;border:1px solid #e3e5e8;border-radius:8px;padding:14px 18px;
-margin-bottom:14px;overflow-x:auto}.muted{color:#666}
-.chip{display:inline-block;border-radius:12px;padding:2px 10px;margin:2px 6px 2px 0;
-color:#fff;font-weight:600;font-size:13px}
-table{border-collapse:collapse;width:100%;font-size:13px}
-th,td{text-align:left;padding:4px 8px;border-bottom:1px solid #eee;vertical-align:middle}
-th{font-weight:600;color:#555}td.num{text-align:right;font-variant-numeric:tabular-nums}
-ul{margin:4px 0 8px 18px;padding:0}.legend span{margin-right:14px}
-.swatch{display:inline-block;width:10px;height:10px;margin-right:4px;border-radius:2px}
-.runlog{margin:2px 0}.runlog.warn{color:#9a5b00;font-weight:600}
-.runlog.fail{color:#c0392b;font-weight:600;overflow-wrap:anywhere}
-"""
 
 
 def _data_block(block_id: str, data: Any) -> str:
@@ -48,18 +35,6 @@ def _data_block(block_id: str, data: Any) -> str:
 def _chip(health: str) -> str:
     colour = COLOURS.get(health, "#888")
     return f'<span class="chip" style="background:{colour}">{escape(health)}</span>'
-
-
-def _legend(keys: tuple[str, ...]) -> str:
-    return (
-        '<p class="legend">'
-        + "".join(
-            f'<span><i class="swatch" style="background:{COLOURS[k]}"></i>'
-            f"{escape(k.replace('_', ' '))}</span>"
-            for k in keys
-        )
-        + "</p>"
-    )
 
 
 def _digest(report: Report) -> tuple[str, dict[str, Any]]:
@@ -76,14 +51,34 @@ def _digest(report: Report) -> tuple[str, dict[str, Any]]:
     if report.runlog is not None:
         data["run_log"] = runs.to_data(report.runlog, report.now)
     chips = "".join(_chip(h) + f"{counts[h]} " for h in HEALTH_ORDER if counts[h])
-    lists = "".join(
-        f"<h3>{escape(title)}</h3><ul>"
-        + "".join(f"<li><b>{escape(str(n))}</b>: {escape(d)}</li>" for n, d in items)
-        + "</ul>"
-        for title, items in sections
-        if items
+    return f"<p>{chips}</p>{_week(report.syncs)}{digest_html(report)}", data
+
+
+def _shares(row: Row, window: str = "7d") -> list[int] | None:
+    """Success, partial and failed percentages of the window's finished runs (sum 100)."""
+    runs_n = row[f"runs_{window}"] or 0
+    if not runs_n:
+        return None
+    rates = [row[f"{k}_rate_{window}"] or 0 for k in ("success", "partial", "failed")]
+    return split_100([round(rate * runs_n) for rate in rates])
+
+
+def _week(syncs: list[Row]) -> str:
+    """All syncs' finished runs in the last 7 days, as the three shares."""
+    counts = [0, 0, 0]
+    for row in syncs:
+        for i, key in enumerate(("success", "partial", "failed")):
+            counts[i] += round((row[f"{key}_rate_7d"] or 0) * (row["runs_7d"] or 0))
+    if not sum(counts):
+        return '<p class="muted">No finished runs in the last 7 days.</p>'
+    shares = split_100(counts)
+    return (
+        f'<p class="week">Last 7 days: {sum(counts)} finished runs: '
+        + " · ".join(
+            f"{p}% {k}" for p, k in zip(shares, ("success", "partial", "failed"), strict=True)
+        )
+        + "</p>"
     )
-    return f"<p>{chips}</p>{lists or '<p>Nothing needs attention.</p>'}", data
 
 
 def _strips(report: Report) -> tuple[str, list[dict[str, Any]]]:
@@ -105,7 +100,13 @@ def _strips(report: Report) -> tuple[str, list[dict[str, Any]]]:
             f"<tr><td>{escape(str(sync['name']))}</td><td>{_chip(sync['health'])}</td>"
             f"<td>{charts.run_strip(runs)}</td></tr>"
         )
-    return "<table>" + "".join(rows) + "</table>", data
+    outcomes = {r["outcome"] for r in report.runs}
+    legend = charts.outcome_legend(outcomes, "no run")
+    table = '<table class="strips">' + "".join(rows) + "</table>"
+    return legend + table, data
+
+
+SCHEMA_OUTCOMES = ("success", "failed", "canceled", "in_flight")  # a schema is never partial
 
 
 def _schema_grids(report: Report) -> tuple[str, list[dict[str, Any]]]:
@@ -130,35 +131,67 @@ def _schema_grids(report: Report) -> tuple[str, list[dict[str, Any]]]:
         html.append(
             f"<h3>{escape(report.name_of(sid))}</h3>" + charts.schema_grid(runs, schemas, lookup)
         )
-    return "".join(html) or '<p class="muted">No failing schemas in the period.</p>', data
+    if not html:
+        return '<p class="muted">No failing schemas in the period.</p>', data
+    drawn = {c["schema_outcome"] for c in report.schema_grid}
+    legend = charts.outcome_legend(drawn, "not in run", SCHEMA_OUTCOMES)
+    return legend + "".join(html), data
+
+
+HEALTH_COLUMNS = (
+    "sync",
+    "health",
+    "reason",
+    "last run",
+    "last success",
+    "runs 7d",
+    "success 7d",
+    "partial 7d",
+    "failed 7d",
+    "p50",
+    "p95",
+    "streak",
+)
+
+
+def _health_row(report: Report, r: Row) -> str:
+    last = [x for x in report.runs if x["bulk_sync_id"] == r["bulk_sync_id"]][-1:]
+    tip = ""  # the latest run of the period, when it is the one sync_health names
+    if last and last[0]["status"] == r["last_status"] and last[0]["run_at"] == r["last_run_at"]:
+        tip = f"execution {last[0]['execution_id']} · {utc(last[0]['run_at'])}"
+    shares = _shares(r)
+    pcts = [f"{p}%" for p in shares] if shares else ["-"] * 3
+    cells = [
+        ("name", escape(str(r["name"]))),
+        ("", _chip(r["health"])),
+        ("reason", escape(r["health_reason"])),
+        ("", escape(r["last_status"] or "-")),
+        ("time", utc(r["last_success_at"])),
+        ("num", str(r["runs_7d"])),
+        *(("num", p) for p in pcts),
+        ("num", fmt_seconds(r["p50_duration_s"])),
+        ("num", fmt_seconds(r["p95_duration_s"])),
+        ("num", str(r["failure_streak"])),
+    ]
+    out = []
+    for (css, text), head in zip(cells, HEALTH_COLUMNS, strict=True):
+        short = head if head == "runs 7d" else head.removesuffix(" 7d")  # one window per card
+        label = "" if head in ("sync", "health", "reason") else f' data-label="{short}"'
+        title = f' title="{escape(tip)}"' if head == "last run" and tip else ""
+        css = f' class="{css}"' if css else ""
+        out.append(f"<td{css}{label}{title}>{text}</td>")
+    return "<tr>" + "".join(out) + "</tr>"
 
 
 def _health_table(report: Report) -> str:
-    head = (
-        "sync",
-        "health",
-        "reason",
-        "last run",
-        "last success",
-        "runs 7d",
-        "ok 7d",
-        "fail 7d",
-        "p50",
-        "p95",
-        "streak",
+    head = "".join(f"<th>{h}</th>" for h in HEALTH_COLUMNS)
+    rows = "".join(_health_row(report, r) for r in report.syncs)
+    note = (
+        '<p class="muted small">success / partial / failed 7d: shares of the finished runs '
+        "of the last 7 days (canceled and in-flight runs left out), adding up to 100%. "
+        "Hover a last run for its execution id.</p>"
     )
-    rows = "".join(
-        f"<tr><td>{escape(str(r['name']))}</td><td>{_chip(r['health'])}</td>"
-        f"<td>{escape(r['health_reason'])}</td><td>{escape(r['last_status'] or '-')}</td>"
-        f"<td>{fmt_time(r['last_success_at'])}</td><td class=num>{r['runs_7d']}</td>"
-        f"<td class=num>{fmt_pct(r['success_rate_7d'])}</td>"
-        f"<td class=num>{fmt_pct(r['failed_rate_7d'])}</td>"
-        f"<td class=num>{fmt_seconds(r['p50_duration_s'])}</td>"
-        f"<td class=num>{fmt_seconds(r['p95_duration_s'])}</td>"
-        f"<td class=num>{r['failure_streak']}</td></tr>"
-        for r in report.syncs
-    )
-    return "<table><tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr>" + rows + "</table>"
+    return f'<table class="health"><tr>{head}</tr>{rows}</table>{note}'
 
 
 def _runlog(report: Report) -> str:
@@ -171,10 +204,11 @@ def _runlog(report: Report) -> str:
 
 def render_html(report: Report) -> str:
     """One self-contained HTML page: digest, run strips, daily runs, durations, calendar,
-    schema grids and the sync_health table.  Texts are cut at ``model.MAX_TEXT`` characters:
-    a page is for reading, and a 5 MB status message would make it 5 MB several times over."""
+    schema grids, the sync_health table and a glossary.  Texts are cut at
+    ``model.MAX_TEXT`` characters: a page is for reading, and a 5 MB status message would
+    make it 5 MB several times over."""
     report = clipped(report)
-    digest_html, digest = _digest(report)
+    digest, digest_data = _digest(report)
     strips_html, strips = _strips(report)
     grids_html, grids = _schema_grids(report)
     names = {r["bulk_sync_id"]: r["name"] for r in report.syncs}
@@ -189,34 +223,31 @@ def render_html(report: Report) -> str:
     first: date = report.since.date()
     title = f"Polytomic sync report: {report.dataset}"
     focus = f" · sync {escape(report.sync)}" if report.sync else ""
+    dur_legend = charts.legend(
+        [(charts.P50, "p50 (median)"), (charts.P95, "p95"), (charts.MAX, "max")]
+    )
     sections = [
-        ("Last 20 runs per sync", _legend(charts.STACK) + strips_html, "data-run-strips", strips),
+        ("Last 20 runs per sync", strips_html, "data-run-strips", strips),
         (
             "Daily runs by outcome",
-            _legend(charts.STACK) + charts.daily_stacked(daily),
+            charts.outcome_legend(set()) + charts.daily_stacked(daily),
             "data-daily-runs",
             daily,
         ),
         (
             "Durations of completed runs (p50, p95, max)",
-            charts.duration_bars(durations),
+            dur_legend + charts.duration_bars(durations),
             "data-durations",
             durations,
         ),
         (
             "Failures by day",
-            charts.failure_calendar(calendar, first, report.now.date())
-            + '<p class="muted">Darker red: more failed runs that day (at most '
-            + f"{max((d['failed'] for d in calendar), default=0)}).</p>",
+            charts.calendar_legend(calendar)
+            + charts.failure_calendar(calendar, first, report.now.date()),
             "data-failure-calendar",
             calendar,
         ),
-        (
-            "Schemas by run for the worst syncs",
-            _legend(("success", "failed", "canceled", "in_flight")) + grids_html,
-            "data-schema-grid",
-            grids,
-        ),
+        ("Schemas by run for the worst syncs", grids_html, "data-schema-grid", grids),
     ]
     body = "".join(
         f"<h2>{escape(heading)}</h2><section>{content}{_data_block(block_id, data)}</section>"
@@ -226,9 +257,11 @@ def render_html(report: Report) -> str:
         "<!doctype html><html lang=en><head><meta charset=utf-8>"
         '<meta name="viewport" content="width=device-width,initial-scale=1">'
         f"<title>{escape(title)}</title><style>{CSS}</style></head><body><main>"
-        f"<header><h1>{escape(title)}</h1><p class=muted>{fmt_time(report.now)} UTC · since "
-        f"{fmt_time(report.since)}{focus}</p>{_runlog(report)}<section>{digest_html}"
-        f"{_data_block('data-digest', digest)}</section></header>{body}"
+        f"<header><h1>{escape(title)}</h1><p class=muted>generated {utc(report.now)} · "
+        f"period {utc(report.since)} to {utc(report.now)}{focus} · all times UTC · "
+        '<a href="#glossary">what the words mean</a></p>'
+        f"{_runlog(report)}<section>{digest}"
+        f"{_data_block('data-digest', digest_data)}</section></header>{body}"
         f"<h2>Sync health</h2><section>{_health_table(report)}</section>"
-        "</main></body></html>\n"
+        f"{glossary.render()}</main></body></html>\n"
     )
