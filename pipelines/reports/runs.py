@@ -139,7 +139,9 @@ def _group(runs: list[Row], last_ok: datetime | None, now: datetime) -> list[Lin
     lines = []
     if last_ok is None:
         first = fmt_time(runs[-1]["started_at"])
-        lines.append(Line("warn", f"last successful load: none since the run log began ({first} UTC)"))
+        lines.append(
+            Line("warn", f"last successful load: none since the run log began ({first} UTC)")
+        )
     else:
         age = max((now - last_ok).total_seconds(), 0.0)
         lines.append(
