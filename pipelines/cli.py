@@ -1,4 +1,4 @@
-"""`polytomic-etl`: run, backfill, report, sql, views, check, demo, sandbox.
+"""`polytomic-etl`: run, backfill, report, sql, views, check, demo, sandbox, cleanup.
 
 Exit codes: 0 ok; 1 the run failed (API, load, warehouse); 2 config, auth or usage error;
 3 another run holds the lock; 5 interrupted (SIGTERM or Ctrl-C): the run stopped at a load
@@ -137,7 +137,9 @@ def _selection_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The whole parser; given the command line, the sandbox's options only when it names
+    `sandbox` (building them imports the sandbox package, which other commands never need)."""
     parser = argparse.ArgumentParser(
         prog="polytomic-etl",
         description="Load Polytomic bulk-sync execution history and report on it.",
@@ -294,12 +296,35 @@ def build_parser() -> argparse.ArgumentParser:
         ),
         parents=False,
     )
-    from pipelines.sandbox import cli as sandbox_cli
+    if argv is None or "sandbox" in argv:
+        from pipelines.sandbox import cli as sandbox_cli
 
-    sandbox_cli.add_arguments(sandbox)
-    for action in sandbox._actions:  # help texts where the sandbox gives none, for defaults
-        if action.help is None and action.dest in SANDBOX_HELP:
-            action.help = SANDBOX_HELP[action.dest]
+        sandbox_cli.add_arguments(sandbox)
+        for action in sandbox._actions:  # help texts where the sandbox gives none, for defaults
+            if action.help is None and action.dest in SANDBOX_HELP:
+                action.help = SANDBOX_HELP[action.dest]
+
+    cleanup = command(
+        "cleanup",
+        "list, and with --yes delete, the dlt working directories of DuckDB files that are gone",
+        "polytomic-etl cleanup --yes --pipelines-dir /var/dlt/pipelines",
+        _exits(
+            "0  ok, also when there is nothing to delete (what is kept says why)",
+            "1  a directory could not be deleted (it is named)",
+            "2  usage error: --pipelines-dir is not a directory",
+            "5  interrupted (Ctrl-C)",
+        ),
+        parents=False,
+    )
+    cleanup.add_argument(
+        "--pipelines-dir",
+        help="dlt working directories to look in (default: ~/.dlt/pipelines, "
+        "/var/dlt/pipelines as root)",
+    )
+    cleanup.add_argument(
+        "--yes", action="store_true", help="delete them (default: only list what would go)"
+    )
+    _output_options(cleanup, "print every directory and the outcome as one JSON object")
     return parser
 
 
@@ -403,7 +428,8 @@ def _graceful_stop(command: str) -> Iterator[None]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     umask = os.umask(0o077)  # state, load packages, traces, lock: 0700 directories, 0600 files
     project = os.environ.get("DLT_PROJECT_DIR")

@@ -36,6 +36,7 @@ def dispatch(args: argparse.Namespace) -> int:
         "sql": cmd_sql,
         "demo": cmd_demo,
         "sandbox": cmd_sandbox,
+        "cleanup": cmd_cleanup,
     }[args.command]
     if args.command in ("run", "backfill", "check"):
         settings_check.check(strict=getattr(args, "strict", False))
@@ -253,3 +254,18 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
     from pipelines.sandbox import cli as sandbox_cli
 
     return sandbox_cli.run(args)
+
+
+def cmd_cleanup(args: argparse.Namespace) -> int:
+    """Working directories of DuckDB warehouses that are gone: listed, deleted with --yes."""
+    from dlt.common.pipeline import get_dlt_pipelines_dir
+
+    from pipelines.cleanup import cleanup, report
+
+    root = Path(args.pipelines_dir or get_dlt_pipelines_dir()).expanduser().absolute()
+    if args.pipelines_dir and not root.is_dir():
+        raise UsageError(f"--pipelines-dir {args.pipelines_dir}: not a directory")
+    verdicts = cleanup(root, yes=args.yes)
+    style = "quiet" if args.quiet else "json" if args.json else "text"
+    report(root, verdicts, args.yes, style)
+    return EXIT_OK

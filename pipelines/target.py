@@ -21,6 +21,7 @@ from dlt.common.destination import Destination
 from dlt.common.normalizers.naming.snake_case import NamingConvention
 from dlt.common.pipeline import get_dlt_pipelines_dir
 
+from pipelines.cleanup import marker_content, write_marker
 from pipelines.lock import PipelineLock, held_by
 from pipelines.output import EXIT_INTERRUPTED, STOP, UsageError
 from pipelines.warehouse_lock import RunLock
@@ -105,13 +106,20 @@ class Target:
             if credentials is not None:
                 options["credentials"] = credentials
             destination = Destination.from_reference(self.destination, **options)
-        return dlt.pipeline(
+        pipeline = dlt.pipeline(
             pipeline_name=self.name,
             destination=destination,
             dataset_name=self.dataset,
             pipelines_dir=str(self.working_root),
             progress=self.progress or _NO_PROGRESS,
         )
+        self.mark_working_dir()  # after dlt: it empties a working dir that has no state yet
+        return pipeline
+
+    def mark_working_dir(self) -> None:
+        """Record in the working dir which warehouse it serves, for `polytomic-etl cleanup`."""
+        content = marker_content(self.destination, self.duckdb_path, self.dataset, self.shard)
+        write_marker(self.working_root / self.name, content)
 
     def lock(self) -> contextlib.ExitStack:
         """The lock file beside the working directory, then the warehouse's run lock."""
@@ -119,6 +127,8 @@ class Target:
         try:
             stack.enter_context(PipelineLock(self.working_root / f"{self.name}.lock"))
             stack.enter_context(RunLock(self.pipeline(), self.identity()))
+            # again at the end: dlt empties the working dir when its warehouse has gone
+            stack.callback(self.mark_working_dir)
         except BaseException:
             stack.close()
             raise

@@ -147,9 +147,7 @@ def test_an_unknown_setting_warns_with_the_closest_key_and_strict_refuses(user):
 def test_a_bad_report_threshold_is_exit_2_before_anything_is_loaded(user):
     project = user.tmp / "conf"
     (project / ".dlt").mkdir(parents=True)
-    (project / ".dlt/config.toml").write_text(
-        "[reports]\nflapping_min_flips = 0\nlate_grace = 5\n"
-    )
+    (project / ".dlt/config.toml").write_text("[reports]\nflapping_min_flips = 0\nlate_grace = 5\n")
     args = ("run", "--duckdb", "wh.duckdb", "--config-dir", str(project))
     code, _, err = typed(user, *args)
     line = [x for x in err.splitlines() if "unknown setting" not in x and x.strip()]

@@ -9,7 +9,7 @@ import pytest
 
 from pipelines.cli import build_parser, main
 
-COMMANDS = ("run", "backfill", "report", "views", "check", "sql", "demo", "sandbox")
+COMMANDS = ("run", "backfill", "report", "views", "check", "sql", "demo", "sandbox", "cleanup")
 TARGET = ("--duckdb", "--destination", "--dataset", "--pipelines-dir", "--config-dir")
 OUTPUT = ("--json", "--quiet", "--verbose")
 
@@ -23,6 +23,7 @@ OFFERED = {
     "sql": (*TARGET, *OUTPUT, "--csv"),
     "demo": ("--duckdb", "--html"),
     "sandbox": ("--port", "--seed", "--syncs", "--executions"),
+    "cleanup": ("--pipelines-dir", "--yes", *OUTPUT),
 }
 NOT_OFFERED = {
     "run": ("--since", "--until", "--full", "--html", "--sync", "--csv"),
@@ -33,6 +34,7 @@ NOT_OFFERED = {
     "sql": ("--html", "--since", "--sync", "--shard", "--bulk-sync-id", "--progress"),
     "demo": (*OUTPUT, "--dataset", "--destination", "--config-dir", "--since", "--port"),
     "sandbox": (*OUTPUT, *TARGET, "--html"),
+    "cleanup": ("--duckdb", "--destination", "--dataset", "--config-dir", "--shard", "--since"),
 }
 VALUED = {"--since", "--until", "--html", "--sync", "--shard", "--bulk-sync-id", "--progress"}
 VALUED |= {"--dataset", "--destination", "--config-dir", "--duckdb", "--pipelines-dir", "--port"}
@@ -84,6 +86,8 @@ def test_help_gives_the_defaults_that_matter(capsys):
     assert "0 picks a free port (default: 8765)" in texts["sandbox"]
     assert "(default: 1)" in texts["sandbox"].split("--seed SEED", 2)[2]
     assert "(default: demo.duckdb)" in texts["demo"]
+    assert "(default: ~/.dlt/pipelines, /var/dlt/pipelines as root)" in texts["cleanup"]
+    assert "(default: only list what would go)" in texts["cleanup"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)

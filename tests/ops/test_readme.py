@@ -13,9 +13,13 @@ can be. A line that is neither runnable nor allowlisted fails the test, and so d
 allowlist entry that no longer matches a README line.
 
 How each kind of line runs:
-- DuckDB lines share one working directory: `run`, then the other loading lines in README
-  order, then the readers (`report`, `sql`, ...) and the SQL examples, in parallel. A bare
-  `polytomic-etl sql` runs on a pseudo-terminal (type a statement, read the answer, Ctrl-D).
+- DuckDB lines share one working directory: `run`, then every other line that opens the
+  warehouse for writing (`backfill`, `views`, `check`, any new subcommand), one at a time in
+  README order; only after them, and after `demo`, the read-only lines (`report`, `sql`,
+  `cleanup`) and the SQL examples, in parallel (DuckDB lets no reader open a file a writer
+  holds).
+  A bare `polytomic-etl sql` runs on a pseudo-terminal (type a statement, read the answer,
+  Ctrl-D).
 - cron lines: `env -i HOME=… PATH=/usr/bin:/bin`, from `/`, config in the `--config-dir` the
   line names; a first load and an idle run, each leaving stdout, stderr and the log empty.
 - `sandbox` lines: a free port instead of 8765; the block's curl runs against it; Ctrl-C.
@@ -66,6 +70,8 @@ REPO = README.parent
 PATH = f"{CLI.parent}:/usr/bin:/bin"  # an activated venv, or `pip install` on PATH
 CRON_PATH = "/usr/bin:/bin"
 TIMEOUT = 60
+# mostly CPU-bound subprocesses; one worker more than cores for lines that wait (a prompt)
+WORKERS = min(4, (os.cpu_count() or 2) + 1)
 
 
 @dataclass(frozen=True)
@@ -108,8 +114,12 @@ ALLOWLIST: dict[str, Allowed] = {
     ),
 }
 
-WRITERS = ("run", "backfill", "views")
-INDEPENDENT = ("demo",)  # `check` also opens the warehouse: a reader
+# Only these open the shared DuckDB file read-only, or not at all (`cleanup` deletes only the
+# working dirs of files that are gone, under their run lock). DuckDB lets no reader beside a
+# writer, so every other line for the file (`check` writes a test table) runs in the one
+# sequence of writers.
+READERS = ("report", "sql", "cleanup")
+INDEPENDENT = ("demo",)  # its own file, demo.duckdb
 SYNOPSIS_N = {"--port": "{port}", "--seed": "1", "--syncs": "2", "--executions": "5"}
 
 
@@ -247,11 +257,11 @@ def route_of(cmd: rl.Command, text: str) -> str:
         return "postgres"
     if dest and dest != "duckdb":
         return "remote"
-    if cmd.subcommand in WRITERS:
-        return "writer"
     if cmd.subcommand in INDEPENDENT:
         return "independent"
-    return "reader"
+    if cmd.subcommand in READERS:
+        return "reader"
+    return "writer"
 
 
 def readme_lines(text: str) -> list[Line]:
@@ -694,8 +704,10 @@ def test_the_readme_runs_against_the_sandbox(make_sandbox, tmp_path):
 
     independent = by_route.get("independent", [])
     demos = [li for li in independent if li.readme.subcommand == "demo"]
-    with ThreadPoolExecutor(max_workers=3) as pool:
-        # the writers and the demo first: the readers then share the warehouses they loaded
+    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+        # The writers (one sequence: the critical path) and the demo first; the lines that
+        # touch neither of their files fill the other workers meanwhile. Only when both are
+        # done are the readers queued: no reader ever opens a file while a line writes it.
         gate = [pool.submit(guarded(writers))]
         gate += [pool.submit(guarded(readme.run_plain, li)) for li in demos]
         rest = [
@@ -703,6 +715,7 @@ def test_the_readme_runs_against_the_sandbox(make_sandbox, tmp_path):
             *(pool.submit(guarded(readme.run_plain, li)) for li in independent if li not in demos),
             *(pool.submit(guarded(readme.run_remote, li)) for li in by_route.get("remote", [])),
             *(pool.submit(guarded(readme.run_sandbox, li)) for li in by_route.get("sandbox", [])),
+            *(pool.submit(guarded(readme.run_snippet, b)) for b in rl.python_snippets(text)),
         ]
         for future in gate:
             future.result()
@@ -710,7 +723,6 @@ def test_the_readme_runs_against_the_sandbox(make_sandbox, tmp_path):
         rest += [
             pool.submit(guarded(readme.run_sql_example, ex, [], readme.work)) for ex in examples
         ]
-        rest += [pool.submit(guarded(readme.run_snippet, b)) for b in rl.python_snippets(text)]
         for future in rest:
             future.result()
 
@@ -829,3 +841,22 @@ def test_the_extraction_rule():
     assert not_runnable("polytomic-etl sql <query>")
     assert not_runnable('polytomic-etl sql "SELECT …"')
     assert not not_runnable('polytomic-etl sql "SELECT * FROM sync_health"')
+
+
+def test_only_read_only_lines_run_beside_each_other():
+    """DuckDB lets no process open a file another one writes: `check` writes a test table, so
+    it runs in the sequence of writers, never beside a `report` or `sql` line; a subcommand not
+    known to be read-only is a writer."""
+    sample = "```sh\n" + "\n".join(f"polytomic-etl {name}" for name in subcommands()) + "\n```\n"
+    routes = {line.readme.subcommand: line.route for line in readme_lines(sample)}
+    assert routes == {
+        "run": "writer",
+        "backfill": "writer",
+        "views": "writer",
+        "check": "writer",
+        "report": "reader",
+        "sql": "reader",
+        "cleanup": "reader",
+        "demo": "independent",
+        "sandbox": "sandbox",
+    }
