@@ -11,12 +11,15 @@ extracted and so before they are loaded, with what the warehouse holds:
 - the rest (`executions - new - changed`) were loaded already, as they are.
 
 An execution loaded twice in one run (in flight, then finished) counts in each load, as in
-`executions`. One `SELECT id, updated_at, deleted_at ... WHERE id IN (...)` per sync and load
-(500 ids a statement), on the run's own destination. On DuckDB the connection is closed after
-each of them, so that no connection of ours is open when dlt's load step opens the file; on a
-server the one connection is kept until the run's `close()`: it is in autocommit mode and
-holds no lock between statements. Counting never fails a run: when the warehouse cannot be
-read the counts are unknown (None), and the run goes on.
+`executions`. The ids each extraction yields are gathered (as Arrow columns) and counted once
+per load, after extract and before normalize and load, with one connection and one
+`SELECT id, updated_at, deleted_at ... WHERE id IN (...)` per 500 ids, on the run's own
+destination: a connection per sync and load was most of a load's fixed cost over many syncs.
+On DuckDB the connection is closed after each count, so that no connection of ours is open
+when dlt's load step opens the file; on a server the one connection is kept until the run's
+`close()`: it is in autocommit mode and holds no lock between statements. Counting never
+fails a run: when the warehouse cannot be read the counts are unknown (None), and the run
+goes on.
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ class Changes:
         self._sql: Any = None
         self._table: str | None = None
         self._present: set[str] | None = None  # the table's columns, once it exists
+        self._gathered: list[tuple[Any, Any]] = []  # (ids, updated_at) columns of this load
 
     def watch(self, source: Any) -> None:
         """Count the executions each extraction of ``source`` yields (a dlt map step)."""
@@ -74,15 +78,23 @@ class Changes:
         columns = getattr(item, "column_names", None)
         if not columns or "id" not in columns or "updated_at" not in columns:
             return item
-        ids = item.column("id").to_pylist()
-        stamps = item.column("updated_at").to_pylist()
+        self._gathered.append((item.column("id"), item.column("updated_at")))
+        return item
+
+    def count(self) -> None:
+        """Count what this load's extraction gathered, against the warehouse before it loads."""
+        gathered, self._gathered = self._gathered, []
+        if self.unknown or not gathered:
+            return
+        ids = [i for column, _ in gathered for i in column.to_pylist()]
+        stamps = [s for _, column in gathered for s in column.to_pylist()]
         try:
             held = self._held([i for i in ids if isinstance(i, str)])
         except Exception as exc:
             self.unknown = True
             log.info("cannot tell new from changed executions: %s", one_line(exc))
             self.close()
-            return item
+            return
         for exec_id, stamp in zip(ids, stamps, strict=True):
             if exec_id not in held:
                 self.new += 1
@@ -90,7 +102,6 @@ class Changes:
             updated, deleted = held[exec_id]
             if deleted or _utc(stamp) != updated:
                 self.changed += 1
-        return item
 
     def _held(self, ids: list[str]) -> dict[str, tuple[datetime | None, bool]]:
         """``id -> (updated_at, marked deleted)`` of the rows the warehouse holds."""

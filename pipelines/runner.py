@@ -22,6 +22,7 @@ from dlt.pipeline.exceptions import PipelineStepFailed
 
 from pipelines.changes import Changes
 from pipelines.errors import config_error
+from pipelines.memory import tune_allocators
 from pipelines.output import EXIT_INTERRUPTED, STOP
 from pipelines.progress_line import ProgressLine
 from pipelines.target import (
@@ -127,6 +128,7 @@ def run(
     `on_finish` (the run log) is called with the outcome while the lock is still held, so no
     other run can open the warehouse between the run and its record.
     """
+    tune_allocators()
     summary = Summary(mode=mode)
     with target.lock():
         pipeline = target.pipeline()
@@ -169,7 +171,7 @@ def _run_locked(
                 changes.watch(source)
                 if context.client is not None:
                     context.client.cancel = STOP
-                _load(pipeline, source, target, wait)
+                _load(pipeline, source, target, wait, changes.count)
                 summary.loads += 1
                 deleted = [i for ids in context.deleted.values() for i in ids]
                 context.deleted.clear()
@@ -205,7 +207,13 @@ def _run_locked(
             raise RunFailed(f"{len(context.failed)} sync(s) failed: {names}", summary)
 
 
-def _load(pipeline: dlt.Pipeline, source: Any, target: Target, wait: float) -> None:
+def _load(
+    pipeline: dlt.Pipeline,
+    source: Any,
+    target: Target,
+    wait: float,
+    after_extract: Callable[[], None] | None = None,
+) -> None:
     """One checkpoint. A DuckDB file another process opened (a DuckDB shell, `sql`, a BI
     tool) is waited for, before the load and whenever dlt finds it locked: before extract
     (its state sync) the checkpoint starts again; after extract, the extracted package, which
@@ -213,13 +221,14 @@ def _load(pipeline: dlt.Pipeline, source: Any, target: Target, wait: float) -> N
     target.wait_for_file(wait)
     deadline = time.monotonic() + wait
     try:
-        load_checkpoint(pipeline, source, target.file_format)
+        load_checkpoint(pipeline, source, target.file_format, after_extract)
         return
     except PipelineStepFailed as exc:
         if not _file_locked(target, exc.exception) or exc.step not in LOCKABLE_STEPS:
             raise
         if exc.step == "sync":
-            _while_locked(target, deadline, load_checkpoint, pipeline, source, target.file_format)
+            step = (pipeline, source, target.file_format, after_extract)
+            _while_locked(target, deadline, load_checkpoint, *step)
             return
     _while_locked(target, deadline, finish_pending, pipeline)
 

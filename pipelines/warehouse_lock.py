@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from types import TracebackType
 from typing import Any
 
@@ -90,15 +90,23 @@ def load_lock(pipeline: dlt.Pipeline) -> Iterator[None]:
             sql.close_connection()
 
 
-def load_checkpoint(pipeline: dlt.Pipeline, source: Any, file_format: Any) -> None:
+def load_checkpoint(
+    pipeline: dlt.Pipeline,
+    source: Any,
+    file_format: Any,
+    after_extract: Callable[[], None] | None = None,
+) -> None:
     """What `pipeline.run(source)` does, with normalize and load under the dataset's lock.
 
     Like `run`, the state is restored from the destination once per pipeline object.
+    `after_extract` runs between extract and normalize, while the warehouse is as it was.
     """
     if pipeline.config.restore_from_destination and not getattr(pipeline, "_state_restored", False):
         pipeline.sync_destination()
         pipeline._state_restored = True
     pipeline.extract(source, loader_file_format=file_format)
+    if after_extract is not None:
+        after_extract()
     with load_lock(pipeline):
         pipeline.normalize()
         pipeline.load()

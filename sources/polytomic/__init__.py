@@ -28,18 +28,11 @@ from dlt.sources import DltResource
 
 from . import settings
 from .client import PolytomicClient, auth_header
+from .columns import timestamp_hints
+from .context import RunContext
 from .errors import ApiError, ConfigError
-from .fanout import RunContext, walk_syncs
 from .recheck import newest
 from .records import execution_row, parse_ts, rejection, sync_row
-from .tables import (
-    execution_tables,
-    newest_versions,
-    page_tables,
-    rejected_table,
-    timestamp_hints,
-)
-from .verify import verify
 from .walk import WalkOptions
 
 __all__ = ["RunContext", "polytomic_source", "select_syncs"]
@@ -88,6 +81,7 @@ def polytomic_source(
     shard: str | None = None,
     lookback_seconds: int = settings.DEFAULT_LOOKBACK_SECONDS,
     checkpoint_pages: int = settings.DEFAULT_CHECKPOINT_PAGES,
+    max_rows_per_load: int = settings.DEFAULT_MAX_ROWS_PER_LOAD,
     concurrency: int = settings.DEFAULT_CONCURRENCY,
     hydration_concurrency: int = settings.DEFAULT_HYDRATION_CONCURRENCY,
     initial_since: str | None = None,
@@ -115,7 +109,10 @@ def polytomic_source(
         active: Only active (True) or paused (False) syncs; None for both.
         shard: `i/n` picks a stable, hash-based subset of syncs for sharded deployments.
         lookback_seconds: How far behind its cursor each walk re-reads, for late commits.
-        checkpoint_pages: Pages per sync per load; a killed first load resumes from the last one.
+        checkpoint_pages: Pages per sync per load, at most (a cap within `max_rows_per_load`).
+        max_rows_per_load: Execution plus schema rows gathered for one load, across all syncs;
+            it bounds memory. Syncs take turns, a page each, until it is spent; a killed
+            first load resumes from the last completed load.
         concurrency: Syncs walked at once.
         hydration_concurrency: Execution detail requests at once, when list items lack `schemas`.
         initial_since: Skip executions updated before this date on the first load.
@@ -231,7 +228,21 @@ def polytomic_source(
         else:
             ctx.counts["syncs_total"] = len(todo)  # for progress displays
         ctx.loads += 1
-        batches = walk_syncs(client, todo, states, options, ctx, concurrency, hydration_concurrency)
+        # Arrow is imported only here, when there is something to load: `check`, `sql` and
+        # `report` define the source without paying for it.
+        from .fanout import walk_syncs
+        from .tables import execution_tables, rejected_table
+
+        batches = walk_syncs(
+            client,
+            todo,
+            states,
+            options,
+            ctx,
+            concurrency,
+            hydration_concurrency,
+            max(1, max_rows_per_load),
+        )
         for batch in batches:
             if batch.tables is not None:
                 yield from execution_tables(batch.tables)
@@ -254,6 +265,9 @@ def polytomic_source(
     ) -> Iterator[Any]:
         if ctx.warehouse is None or verify_pages_per_run <= 0:
             return
+        from .tables import execution_tables, newest_versions, page_tables
+        from .verify import verify
+
         live = [i for i in sync_ids if i not in ctx.failed and i not in ctx.gone]
         try:
             found = verify(

@@ -56,6 +56,16 @@ class Batch:
     tables: Any = None  # the rows as Arrow, once the fan-out has converted them
 
 
+class PageEnd:
+    """A walk paused between two pages: the fan-out decides whether it reads on."""
+
+    def __repr__(self) -> str:
+        return "PAGE_END"
+
+
+PAGE_END = PageEnd()
+
+
 @dataclass
 class WalkResult:
     state: dict[str, Any]

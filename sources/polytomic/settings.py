@@ -22,6 +22,8 @@ IN_FLIGHT_STATUSES: Final = frozenset(
 
 DEFAULT_LOOKBACK_SECONDS: Final = 600
 DEFAULT_CHECKPOINT_PAGES: Final = 50  # pages per sync per load: 5,000 executions
+# Execution plus schema rows per load, all syncs together: bounds a load's memory.
+DEFAULT_MAX_ROWS_PER_LOAD: Final = 50_000
 DEFAULT_CONCURRENCY: Final = 4  # syncs walked at once
 DEFAULT_HYDRATION_CONCURRENCY: Final = 8
 DEFAULT_TIMEOUT_SECONDS: Final = 60.0

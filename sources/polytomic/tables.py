@@ -20,6 +20,11 @@ from dlt.common.normalizers.naming.snake_case import NamingConvention
 from dlt.common.schema.typing import TColumnSchema
 
 from . import settings
+from .columns import (
+    EXECUTION_COLUMNS,
+    REJECTED_COLUMNS,
+    SCHEMA_COLUMNS,
+)
 from .records import UPDATED, parse_ts
 
 EXECUTIONS = "bulk_sync_executions"
@@ -27,51 +32,6 @@ SCHEMAS = "bulk_sync_executions__schemas"
 REJECTED = "rejected_records"
 
 
-def timestamp_hints(**hints: Any) -> TColumnSchema:
-    """A timestamp column's hints: a new dict each time (dlt writes a column's name into its
-    hints, so columns sharing one dict would all end up named like the last of them)."""
-    return {"data_type": "timestamp", "timezone": True, **hints}  # type: ignore[typeddict-item]
-
-
-# Declared so that every column the reporting views read exists from the first load, even
-# when all its values are null so far (dlt only creates a column once it has a type).
-EXECUTION_COLUMNS: dict[str, TColumnSchema] = {
-    "id": {"data_type": "text", "nullable": False},
-    "bulk_sync_id": {"data_type": "text"},
-    "status": {"data_type": "text"},
-    "type": {"data_type": "text"},
-    "status_message": {"data_type": "text"},
-    "version": {"data_type": "text"},
-    **{name: {"data_type": "bigint"} for name in settings.EXECUTION_COUNTS},
-    **{name: {"data_type": "bool"} for name in settings.EXECUTION_BOOLEANS},
-    "created_at": timestamp_hints(),
-    "started_at": timestamp_hints(),
-    "completed_at": timestamp_hints(),
-    # The newest version wins should one load ever hold an execution twice.
-    "updated_at": timestamp_hints(dedup_sort="desc"),
-    # Set when the API confirms the execution is gone (see recheck.py); a re-load clears it.
-    "deleted_at": timestamp_hints(),
-}
-SCHEMA_COLUMNS: dict[str, TColumnSchema] = {
-    "execution_id": {"data_type": "text", "nullable": False},
-    "bulk_sync_id": {"data_type": "text"},
-    "schema": {"data_type": "text"},
-    "status": {"data_type": "text"},
-    "status_message": {"data_type": "text"},
-    "output_name": {"data_type": "text"},
-    "version": {"data_type": "text"},
-    **{name: timestamp_hints() for name in settings.EXECUTION_TIMESTAMPS},
-    **{name: {"data_type": "bigint"} for name in settings.EXECUTION_COUNTS},
-    "_tombstone": {"data_type": "bool", "hard_delete": True},
-}
-REJECTED_COLUMNS: dict[str, TColumnSchema] = {
-    "bulk_sync_id": {"data_type": "text"},
-    "record_hash": {"data_type": "text"},
-    "reason": {"data_type": "text"},
-    "raw": {"data_type": "text"},
-    "rejected_at": timestamp_hints(),
-    "last_seen_at": timestamp_hints(),
-}
 _UTC_US = pa.timestamp("us", tz="UTC")
 _KNOWN = set(EXECUTION_COLUMNS) | set(SCHEMA_COLUMNS) | set(REJECTED_COLUMNS)
 
@@ -215,6 +175,16 @@ def page_tables(rows: list[dict[str, Any]]) -> PageTables:
                 }
             )
     return PageTables(to_arrow(executions), to_arrow(children))
+
+
+def concat(parts: list[PageTables]) -> PageTables:
+    """Several syncs' tables as one pair (their executions never overlap)."""
+    options = {"promote_options": "permissive"}
+    children = [p.children for p in parts if p.children.num_columns]
+    return PageTables(
+        pa.concat_tables([p.executions for p in parts], **options),
+        pa.concat_tables(children, **options) if children else pa.table({}),
+    )
 
 
 def newest_versions(pages: list[PageTables]) -> PageTables:

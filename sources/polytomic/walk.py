@@ -48,7 +48,16 @@ from .anchor import reanchor
 from .client import Page, PolytomicClient
 from .errors import ApiError, PaginationError
 from .listing import read_listing
-from .progress import Batch, PageMark, WalkMemory, WalkOptions, WalkResult, carried_over
+from .progress import (
+    PAGE_END,
+    Batch,
+    PageEnd,
+    PageMark,
+    WalkMemory,
+    WalkOptions,
+    WalkResult,
+    carried_over,
+)
 from .recheck import Detail, recheck
 from .records import (
     UPDATED,
@@ -60,7 +69,7 @@ from .records import (
     schemas_present,
 )
 
-__all__ = ["Batch", "SyncWalk", "WalkMemory", "WalkOptions"]
+__all__ = ["PAGE_END", "Batch", "PageEnd", "SyncWalk", "WalkMemory", "WalkOptions"]
 
 log = logging.getLogger("polytomic_etl")
 
@@ -115,7 +124,13 @@ class SyncWalk:
         """Rows older than this are loaded already; rows at or after it are (re)read."""
         return self.cursor - self.opts.lookback if self.cursor else None
 
-    def batches(self) -> Iterator[Batch]:
+    def batches(self) -> Generator[Batch | PageEnd, bool | None, None]:
+        """Batches of rows; after each page with a next token, `PAGE_END`.
+
+        At `PAGE_END` the walk pauses for the fan-out's turn-taking: it is resumed with
+        `send(True)` (or `next`) to read the next page, or with `send(False)` to stop at this
+        page as a checkpoint (the load's row budget is spent).
+        """
         token, floor = self._start()
         params = {"only_terminal": "true", "ascending": "true", "limit": settings.PAGE_LIMIT}
         while True:
@@ -147,7 +162,7 @@ class SyncWalk:
 
     def _walk(
         self, params: dict[str, Any], token: str | None, floor: datetime | None
-    ) -> Generator[Batch, None, bool]:
+    ) -> Generator[Batch | PageEnd, bool | None, bool]:
         """Walk from `token`; return True at the end of the list, False at a checkpoint."""
         pages = self.client.pages(self._path, params, kind="list_executions", token=token)
         progress = 0
@@ -182,7 +197,9 @@ class SyncWalk:
                 progress += 1
             if done:
                 return True
-            if page.next_token and progress >= self.opts.checkpoint_pages:
+            if not page.next_token:
+                continue  # the pager ends the list (or follows a few empty pages)
+            if progress >= self.opts.checkpoint_pages or (yield PAGE_END) is False:
                 self.memory.next_token = page.next_token
                 return False
 

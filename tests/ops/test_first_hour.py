@@ -184,9 +184,10 @@ def test_a_file_opened_by_another_process_between_extract_and_load_is_waited_for
     newcomer.sandbox.add_executions(newcomer.sandbox.sync_ids()[0], 4)
     holders: list[subprocess.Popen[str]] = []
 
-    def load_with_a_reader_in_between(pipeline, source, file_format) -> None:
+    def load_with_a_reader_in_between(pipeline, source, file_format, after_extract) -> None:
         pipeline.sync_destination()
         pipeline.extract(source, loader_file_format=file_format)
+        after_extract()
         pipeline.normalize()
         holders.append(_hold(newcomer.db_path, 1.0))
         pipeline.load()

@@ -170,8 +170,10 @@ class ModelMachine(RuleBasedStateMachine):
         sandbox_seed=st.integers(0, 10_000),
         token_style=st.sampled_from(("keyset", "offset")),
         executions=st.sampled_from((150, 120)),
+        # A small row budget splits every walk into loads of a page or two, taken in turns.
+        max_rows=st.sampled_from((50_000, 50_000, 700)),
     )
-    def start(self, sandbox_seed: int, token_style: str, executions: int) -> None:
+    def start(self, sandbox_seed: int, token_style: str, executions: int, max_rows: int) -> None:
         STATS["examples"] += 1
         self.tmp = Path(tempfile.mkdtemp(prefix="polytomic-model-"))
         sb = Sandbox(
@@ -183,11 +185,17 @@ class ModelMachine(RuleBasedStateMachine):
         )
         self.sb = sb.start()
         self.etl = Etl(
-            sandbox=sb, tmp=self.tmp, db_path=self.tmp / "wh.duckdb", extra_env=dict(SERIAL)
+            sandbox=sb,
+            tmp=self.tmp,
+            db_path=self.tmp / "wh.duckdb",
+            extra_env={**SERIAL, "SOURCES__POLYTOMIC__MAX_ROWS_PER_LOAD": str(max_rows)},
         )
         self.killer = Killer(sb, pipeline_root=self.tmp / "pl")
         sb.add_hook(self._dispatch)
-        note(f"sandbox seed={sandbox_seed} token_style={token_style} syncs={sb.sync_ids()}")
+        note(
+            f"sandbox seed={sandbox_seed} token_style={token_style} max_rows={max_rows} "
+            f"syncs={sb.sync_ids()}"
+        )
 
     def teardown(self) -> None:
         try:
