@@ -4,14 +4,18 @@ Each target has a working directory `polytomic_etl_<destination>_<dataset>[_shar
 under the pipelines directory (see the README's "Local dlt state"). dlt records no warehouse
 location there that can be read back safely (only its pickled trace holds the path), so every
 run writes a small marker, `polytomic_etl_target.json`: the destination type and, for DuckDB,
-the file's absolute path (no credentials). A directory is deleted only when all of these hold:
+the file's absolute path (no credentials), and under `served` every warehouse it has served
+(newest first, up to `SERVED`: one `--pipeline-name` may serve several). A directory is
+deleted only when all of these hold:
 
-- its marker names a DuckDB file, and that file (and its `.wal`) no longer exists;
+- every warehouse its marker names is a DuckDB file, and none of them (nor its `.wal`) exists;
 - no run holds its lock (`<name>.lock` beside it; taken for the deletion itself);
 - it holds no pending load package (extracted or normalized, not yet loaded).
 
 Everything else is kept and says why: no marker (written by an older version), a server
-warehouse (cannot be checked offline), a file that exists or cannot be checked.
+warehouse (cannot be checked offline), a file that exists or cannot be checked, a marker that
+cannot be used. Each directory is judged on its own; its marker is deleted last, so a
+deletion that fails half-way leaves a directory the next cleanup still knows.
 """
 
 from __future__ import annotations
@@ -20,7 +24,6 @@ import errno
 import json
 import logging
 import os
-import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +37,9 @@ MARKER = "polytomic_etl_target.json"
 ABOUT = "written by polytomic-etl: the warehouse this dlt working directory serves"
 # dlt's folders of load packages not loaded yet: extracted, being normalized, normalized
 PENDING_FOLDERS = ("normalize/extracted", "load/new", "load/normalized")
+SERVED = 20  # warehouses a marker remembers, newest first
+WAREHOUSE = ("destination", "duckdb_path", "dataset", "shard")
+_REMEMBERED: dict[str, list[dict[str, Any]]] = {}  # per working dir, in this process
 
 DELETE, DELETED, KEPT, FAILED = "delete", "deleted", "kept", "failed"
 
@@ -61,21 +67,43 @@ def marker_content(
     destination: str, duckdb_path: str | None, dataset: str, shard: str | None
 ) -> str:
     """The marker's text: nothing secret, only what tells the warehouse apart offline."""
-    fields = {
-        "about": ABOUT,
-        "destination": destination,
-        "duckdb_path": duckdb_path if destination == "duckdb" else None,
-        "dataset": dataset,
-        "shard": shard,
-    }
-    return json.dumps(fields, indent=2) + "\n"
+    path = duckdb_path if destination == "duckdb" else None
+    fields = {"about": ABOUT, "destination": destination, "duckdb_path": path}
+    return json.dumps({**fields, "dataset": dataset, "shard": shard}, indent=2) + "\n"
+
+
+def _served(marker: dict[str, Any]) -> list[dict[str, Any]]:
+    """The warehouses a marker names, newest first (a marker of 0.x names only its latest)."""
+    listed = marker.get("served")
+    entries = [e for e in listed if isinstance(e, dict)] if isinstance(listed, list) else []
+    return [{k: e.get(k) for k in WAREHOUSE} for e in entries or [marker]]
+
+
+def remember_marker(working_dir: Path) -> list[dict[str, Any]]:
+    """What the marker names, kept for this process: dlt empties a working directory whose
+    warehouse lost its dataset during a run, the marker with it."""
+    old, known = read_marker(working_dir), _REMEMBERED.setdefault(str(working_dir), [])
+    known += [e for e in (_served(old) if old else []) if e["destination"] and e not in known]
+    return known
+
+
+def _merged(working_dir: Path, content: str) -> str:
+    """`content`, with the warehouses the marker named before (newest first) after its own."""
+    fields = json.loads(content)
+    served = _served(fields)
+    served += [e for e in remember_marker(working_dir) if e not in served]
+    _REMEMBERED[str(working_dir)] = served = served[:SERVED]
+    return json.dumps({**fields, "served": served}, indent=2) + "\n"
 
 
 def write_marker(working_dir: Path, content: str) -> None:
     """Write the marker into an existing working directory, when it differs; never fails a run."""
     path = working_dir / MARKER
     try:
-        if not working_dir.is_dir() or (path.is_file() and path.read_text() == content):
+        if not working_dir.is_dir():
+            return
+        content = _merged(working_dir, content)
+        if path.is_file() and path.read_text() == content:
             return
         temporary = working_dir / f".{MARKER}.{os.getpid()}"
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -104,8 +132,8 @@ def pending_packages(working_dir: Path) -> list[str]:
     return found
 
 
-def _file_gone(path: Path) -> bool:
-    """True when neither the DuckDB file nor its write-ahead log exists; raises when unsure."""
+def _present(path: Path) -> Path | None:
+    """The DuckDB file, or its write-ahead log, that exists (None: neither); raises when unsure."""
     for candidate in (path, path.with_name(path.name + ".wal")):
         try:
             candidate.stat()
@@ -113,8 +141,8 @@ def _file_gone(path: Path) -> bool:
             if exc.errno in (errno.ENOENT, errno.ENOTDIR):
                 continue
             raise
-        return False
-    return True
+        return candidate
+    return None
 
 
 def judge(working_dir: Path, lock_is_ours: bool = False) -> Verdict:
@@ -128,44 +156,57 @@ def judge(working_dir: Path, lock_is_ours: bool = False) -> Verdict:
     marker = read_marker(working_dir)
     if marker is None:
         state = "unreadable" if (working_dir / MARKER).exists() else "no"
-        return Verdict(
-            where,
-            KEPT,
-            f"unknown warehouse: {state} {MARKER} (a run by an older version; the next run "
-            "of its warehouse writes one)",
-        )
-    destination = str(marker.get("destination") or "?")
-    if destination != "duckdb":
-        reason = f"a {destination} warehouse: only DuckDB files can be checked offline"
-        return Verdict(where, KEPT, reason, destination)
-    raw = marker.get("duckdb_path")
-    if not isinstance(raw, str) or not Path(raw).is_absolute():
-        return Verdict(
-            where, KEPT, f"unknown warehouse: {MARKER} names no DuckDB file", destination
-        )
-    verdict = Verdict(where, KEPT, "", destination, raw)
-    try:
-        gone = _file_gone(Path(raw))
-    except OSError as exc:
-        verdict.reason = f"cannot tell whether its DuckDB file {raw} exists: {exc.strerror}"
-        return verdict
-    if not gone:
-        verdict.reason = f"its DuckDB file {raw} exists"
-        return verdict
+        why = "a run by an older version; the next run of its warehouse writes one"
+        return Verdict(where, KEPT, f"unknown warehouse: {state} {MARKER} ({why})")
+    served = _served(marker)
+    destination = str(served[0]["destination"] or "?")
+    for index, entry in enumerate(served):
+        if entry["destination"] != "duckdb":
+            other = str(entry["destination"] or "?")
+            also = "it also served " if index else ""
+            reason = f"{also}a {other} warehouse: only DuckDB files can be checked offline"
+            return Verdict(where, KEPT, reason, destination)
+    paths = [entry["duckdb_path"] for entry in served]
+    verdict = Verdict(where, KEPT, "", destination, paths[0])
+    for raw in paths:
+        usable = isinstance(raw, str) and "\0" not in raw and Path(raw).is_absolute()
+        if not (usable and Path(raw).name):
+            verdict.reason = f"unknown warehouse: {MARKER} names no DuckDB file ({raw!r})"
+            return verdict
+        try:
+            present = _present(Path(raw))
+        except OSError as exc:
+            verdict.reason = f"cannot tell whether its DuckDB file {raw} exists: {exc.strerror}"
+            return verdict
+        if present is not None:
+            wal = f" is gone, but its write-ahead log {present}" if str(present) != raw else ""
+            verdict.reason = f"its DuckDB file {raw}{wal} exists"
+            return verdict
+    one = len(paths) == 1
+    files = f"its DuckDB file{'' if one else 's'} {', '.join(paths)}"
+    gone = f"{files} {'is' if one else 'are'} gone"
     holder = None if lock_is_ours else held_by(lock_path(working_dir))
     if holder is not None:
-        verdict.reason = f"its DuckDB file {raw} is gone, but a run holds its lock ({holder})"
+        verdict.reason = f"{gone}, but a run holds its lock ({holder})"
         return verdict
     pending = pending_packages(working_dir)
     if pending:
         verdict.reason = (
-            f"its DuckDB file {raw} is gone, but it holds {len(pending)} pending load "
+            f"{gone}, but it holds {len(pending)} pending load "
             f"package(s) ({', '.join(pending)}) that were never loaded (a load that did not "
             "finish): delete it by hand if that data is not wanted"
         )
         return verdict
-    verdict.action, verdict.reason = DELETE, f"its DuckDB file {raw} no longer exists"
+    verdict.action, verdict.reason = DELETE, f"{files} no longer exist{'s' if one else ''}"
     return verdict
+
+
+def _judged(working_dir: Path) -> Verdict:
+    """`judge`, but a directory that cannot be judged is kept, saying why: never the others."""
+    try:
+        return judge(working_dir)
+    except Exception as exc:
+        return Verdict(str(working_dir), KEPT, f"cannot be judged: {exc}")
 
 
 def lock_path(working_dir: Path) -> Path:
@@ -188,7 +229,7 @@ def delete(verdict: Verdict) -> None:
             if again.action != DELETE:
                 verdict.action, verdict.reason = again.action, again.reason
                 return
-            shutil.rmtree(working_dir)
+            _remove(working_dir)
             lock_path(working_dir).unlink(missing_ok=True)
             log.info("deleted %s and its lock file", working_dir)
     except LockHeld as exc:
@@ -196,16 +237,38 @@ def delete(verdict: Verdict) -> None:
         verdict.reason = f"its DuckDB file {verdict.duckdb_path} is gone, but {exc}"
         return
     except OSError as exc:
-        verdict.action, verdict.reason = FAILED, str(exc)
+        where = f" ({exc.filename})" if exc.filename else ""
+        verdict.action, verdict.reason = FAILED, f"{exc.strerror or exc}{where}"
         return
     verdict.action = DELETED
+
+
+def _remove(working_dir: Path) -> None:
+    """Delete `working_dir`, its marker last (put back if the directory stays)."""
+    marker = working_dir / MARKER
+    for top, dirs, files in os.walk(working_dir, topdown=False):
+        for name in files:
+            if (path := os.path.join(top, name)) != str(marker):
+                os.unlink(path)  # an error names the full path
+        for name in dirs:
+            path = os.path.join(top, name)
+            os.unlink(path) if os.path.islink(path) else os.rmdir(path)
+    text = marker.read_text() if marker.is_file() else None
+    marker.unlink(missing_ok=True)
+    _REMEMBERED.pop(str(working_dir), None)
+    try:
+        working_dir.rmdir()
+    except OSError:
+        if text is not None:
+            marker.write_text(text)
+        raise
 
 
 def cleanup(root: Path, yes: bool) -> list[Verdict]:
     """Judge every working directory of this tool under `root`; delete with `yes`."""
     if not root.is_dir():
         return []
-    judged = [judge(path) for path in working_dirs(root)]
+    judged = [_judged(path) for path in working_dirs(root)]
     verdicts = sorted(judged, key=lambda v: v.action != DELETE)  # what goes first, by name
     if yes:
         for verdict in verdicts:
@@ -229,12 +292,8 @@ def summary_line(root: Path, verdicts: list[Verdict], yes: bool) -> str:
 
 
 def as_json(root: Path, verdicts: list[Verdict], yes: bool) -> dict[str, Any]:
-    return {
-        "ok": not any(v.action == FAILED for v in verdicts),
-        "pipelines_dir": str(root),
-        "deleting": yes,
-        "directories": [asdict(v) for v in verdicts],
-    }
+    ok, directories = not any(v.action == FAILED for v in verdicts), [asdict(v) for v in verdicts]
+    return {"ok": ok, "pipelines_dir": str(root), "deleting": yes, "directories": directories}
 
 
 def report(root: Path, verdicts: list[Verdict], yes: bool, style: str) -> None:

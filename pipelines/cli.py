@@ -281,7 +281,10 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
         parents=False,
     )
     demo.add_argument(
-        "--duckdb", default="demo.duckdb", metavar="PATH", help="DuckDB file, replaced"
+        "--duckdb",
+        default="demo.duckdb",
+        metavar="PATH",
+        help="DuckDB file, replaced (only a file an earlier demo made)",
     )
     demo.add_argument("--html", default="demo-report.html", metavar="FILE", help="the HTML report")
 
@@ -311,7 +314,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
         _exits(
             "0  ok, also when there is nothing to delete (what is kept says why)",
             "1  a directory could not be deleted (it is named)",
-            "2  usage error: --pipelines-dir is not a directory",
+            "2  usage error: --pipelines-dir is empty or not a directory",
             "5  interrupted (Ctrl-C)",
         ),
         parents=False,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -38,7 +39,7 @@ def dispatch(args: argparse.Namespace) -> int:
         "sandbox": cmd_sandbox,
         "cleanup": cmd_cleanup,
     }[args.command]
-    if args.command in ("run", "backfill", "check"):
+    if args.command in ("run", "backfill", "check", "views", "demo"):  # what reads [reports]
         settings_check.check(strict=getattr(args, "strict", False))
     if args.command in ("run", "backfill", "check", "views", "demo"):
         load_settings()  # a bad [reports] threshold is exit 2 before anything is loaded
@@ -226,9 +227,26 @@ def cmd_check(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def html_path(value: str | None) -> None:
+    """A usable `--html FILE`, checked before the report is built (exit 2, naming it)."""
+    if value is None:
+        return
+    path = Path(value)
+    if not value.strip():
+        raise UsageError("--html is empty: give the HTML file to write")
+    if path.is_dir():
+        raise UsageError(f"--html {value}: is a directory; give the HTML file to write in it")
+    parent = path.parent
+    if not parent.is_dir():
+        raise UsageError(f"--html {value}: directory {parent} does not exist")
+    if not os.access(path if path.exists() else parent, os.W_OK):
+        raise UsageError(f"--html {value}: permission denied (cannot write it)")
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from pipelines.reporting import report
 
+    html_path(args.html)
     return report(args, target_of(args))
 
 
@@ -247,6 +265,7 @@ def cmd_sql(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from pipelines.demo import demo
 
+    html_path(args.html)
     return demo(args)
 
 
@@ -262,6 +281,8 @@ def cmd_cleanup(args: argparse.Namespace) -> int:
 
     from pipelines.cleanup import cleanup, report
 
+    if args.pipelines_dir is not None and not args.pipelines_dir.strip():
+        raise UsageError("--pipelines-dir is empty: give the directory to look in")
     root = Path(args.pipelines_dir or get_dlt_pipelines_dir()).expanduser().absolute()
     if args.pipelines_dir and not root.is_dir():
         raise UsageError(f"--pipelines-dir {args.pipelines_dir}: not a directory")

@@ -15,12 +15,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from pipelines.output import UsageError
 from pipelines.reporting import refresh_views, render
 from pipelines.runlog import logged_run
 from pipelines.sandbox import Sandbox, SyncPlan
-from pipelines.target import Target
+from pipelines.target import Target, duckdb_lock_holder
 
 HOURLY_DAYS, DAILY_DAYS = 45, 120
+DEMO = "demo"  # the mode of the demo's runs in etl_runs: what marks a file as the demo's
 PERMISSION = "destination: permission denied for schema analytics"
 
 
@@ -137,16 +139,16 @@ def demo_plans(now: datetime) -> list[SyncPlan]:
 
 def demo(args: argparse.Namespace) -> int:
     db = Path(args.duckdb).resolve()
-    for stale in (db, db.with_name(db.name + ".wal")):
-        stale.unlink(missing_ok=True)  # the demo starts from scratch every time
+    target = Target(duckdb_path=str(db))  # a path it cannot use is exit 2 before anything
+    replace_demo_file(db)  # the demo starts from scratch every time
     work = Path(tempfile.mkdtemp(prefix="polytomic-etl-demo-"))
+    target.pipelines_dir = str(work)
     now = datetime.now(UTC)
     try:
         with Sandbox(seed=2026, plans=demo_plans(now), now=None) as sandbox:
             print(f"sandbox: serving a simulated Polytomic API at {sandbox.base_url}")
-            target = Target(duckdb_path=str(db), pipelines_dir=str(work))
             source_args = {"base_url": sandbox.base_url, "api_key": sandbox.api_key}
-            summary = logged_run(target, source_args, "run", after_load=refresh_views)
+            summary = logged_run(target, source_args, DEMO, after_load=refresh_views)
             print(summary.line())
         render(target, html=args.html, since=None, sync=None, out=print)
     finally:
@@ -159,6 +161,68 @@ def demo(args: argparse.Namespace) -> int:
         f"  {sql}          # an interactive prompt"
     )
     return 0
+
+
+def replace_demo_file(db: Path) -> None:
+    """Delete `db` (and its write-ahead log) when an earlier demo made it and no process has
+    it open; any other file there is a usage error (exit 2), and stays as it is."""
+    wal = db.with_name(db.name + ".wal")
+    if not db.exists() and not wal.exists():
+        return
+    if not db.exists():
+        problem: str | None = f"is gone, but its write-ahead log {wal.name} is there"
+    else:
+        problem = "is not a file" if not db.is_file() else _not_the_demos(db)
+    if problem is None:
+        problem = _held(db)  # read-only by a DuckDB shell or a BI tool: no deletion either
+    if problem is not None:
+        raise UsageError(
+            f"--duckdb {db} {problem}; the demo replaces only a DuckDB file an earlier demo "
+            "made: pass another --duckdb path"
+        )
+    db.unlink()
+    wal.unlink(missing_ok=True)
+
+
+def _not_the_demos(db: Path) -> str | None:
+    """Why `db` is not a file an earlier demo made (None: it is, or it has no tables): every
+    row of its run logs (`etl_runs`) has mode 'demo'."""
+    import duckdb
+
+    try:
+        con = duckdb.connect(str(db), read_only=True)
+    except duckdb.Error as exc:
+        holder = duckdb_lock_holder(str(exc))
+        return f"is open in another process (pid {holder})" if holder else "is no DuckDB file"
+    try:
+        tables = con.execute(
+            "select table_schema, table_name from information_schema.tables"
+            " where table_catalog = current_database()"
+        ).fetchall()
+        logs = ['"{}".etl_runs'.format(s.replace('"', '""')) for s, t in tables if t == "etl_runs"]
+        if tables and not logs:
+            return "is a DuckDB file with tables and no run log of a demo"
+        for log in logs:
+            (runs, demos), *_ = con.execute(
+                f"select count(*), count(*) filter (where mode = '{DEMO}') from {log}"
+            ).fetchall()
+            if runs != demos or not runs:
+                return "holds runs other than the demo's (in etl_runs)"
+        return None
+    finally:
+        con.close()
+
+
+def _held(db: Path) -> str | None:
+    """Another process has `db` open (a write connection would wait for it), or None."""
+    import duckdb
+
+    try:
+        duckdb.connect(str(db)).close()
+    except duckdb.Error as exc:
+        holder = duckdb_lock_holder(str(exc))
+        return f"is open in another process (pid {holder})" if holder else "cannot be opened"
+    return None
 
 
 def _this_command() -> str:

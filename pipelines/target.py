@@ -21,7 +21,7 @@ from dlt.common.destination import Destination
 from dlt.common.normalizers.naming.snake_case import NamingConvention
 from dlt.common.pipeline import get_dlt_pipelines_dir
 
-from pipelines.cleanup import marker_content, write_marker
+from pipelines.cleanup import marker_content, remember_marker, write_marker
 from pipelines.lock import PipelineLock, held_by
 from pipelines.output import EXIT_INTERRUPTED, STOP, UsageError
 from pipelines.warehouse_lock import RunLock
@@ -29,7 +29,7 @@ from pipelines.warehouse_lock import RunLock
 log = logging.getLogger("polytomic_etl")
 
 DEFAULT_DUCKDB = "polytomic_etl.duckdb"
-DUCKDB_MEMORY_LIMIT = "64MB"  # of a load's DuckDB connection (see `_duckdb_credentials`)
+DUCKDB_MEMORY_LIMIT = "32MB"  # of a load's DuckDB connection (see `_duckdb_credentials`)
 OLD_DEFAULT_DUCKDB = "polytomic.duckdb"  # until 0.1: its stem equals the default dataset
 DUCKDB_CATALOGS = ("system", "temp")  # built into every DuckDB database
 MAX_PIPELINE_NAME = 64
@@ -55,7 +55,10 @@ class Target:
     progress: str | None = None
 
     def __post_init__(self) -> None:
+        if self.pipeline_name:
+            _check_pipeline_name(self.pipeline_name)  # before its lock file is made
         if self.duckdb_path:
+            _check_utf8(self.duckdb_path)
             self.destination = "duckdb"
             self.duckdb_path = str(Path(self.duckdb_path).expanduser().resolve())
         elif self.destination == "duckdb":
@@ -108,6 +111,7 @@ class Target:
             if credentials is not None:
                 options["credentials"] = credentials
             destination = Destination.from_reference(self.destination, **options)
+        remember_marker(self.working_root / self.name)  # dlt may empty the dir in a run
         pipeline = dlt.pipeline(
             pipeline_name=self.name,
             destination=destination,
@@ -223,6 +227,31 @@ def _default_duckdb() -> Path:
             f"or rename it to {DEFAULT_DUCKDB}"
         )
     return new.resolve()
+
+
+def _check_pipeline_name(name: str) -> None:
+    """dlt's rule for a pipeline name (it names the working directory and its lock file)."""
+    from dlt.common.storages.file_storage import FileStorage
+
+    try:
+        FileStorage.validate_file_name_component(name)
+    except ValueError as exc:  # pathvalidate's errors, and a name that is not UTF-8
+        why = getattr(getattr(exc, "reason", None), "description", None) or "not UTF-8"
+        raise UsageError(
+            f"--pipeline-name {name!a} cannot name a working directory ({why}): "
+            "use letters, digits, '_' and '-'"
+        ) from None
+
+
+def _check_utf8(path: str) -> None:
+    """DuckDB takes UTF-8 file names only; a path with other bytes is refused (exit 2)."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        raise UsageError(
+            f"--duckdb {path!a}: the path is not valid UTF-8, which DuckDB needs: "
+            "pass another --duckdb path"
+        ) from None
 
 
 def _check_duckdb_names(path: Path, dataset: str) -> None:

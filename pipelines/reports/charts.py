@@ -11,10 +11,11 @@ so they stay readable on a phone.  Labels are spaced for a plot ``MIN_PLOT_PX`` 
 from __future__ import annotations
 
 import math
-from datetime import date, datetime, timedelta
-from html import escape
+from datetime import date, timedelta
 
-from pipelines.reports.model import COLOURS, Row, fmt_seconds, fmt_time
+from pipelines.reports.model import COLOURS, Row, fmt_seconds
+from pipelines.reports.model import fmt_utc as utc
+from pipelines.reports.terminal import html_name, html_text, split_100
 
 STACK = ("success", "partial", "failed", "canceled", "in_flight")
 EMPTY = "#eef0f3"  # a calendar day without a failed run
@@ -26,15 +27,10 @@ CHAR_PX = 6.5  # width of one character of a 10-11 px label, generously
 MONTH_GAP = 38  # px between calendar month labels: two week columns
 
 
-def utc(value: datetime | None) -> str:
-    """A time for people: ``2025-03-12 12:00 UTC`` ("-" for none)."""
-    return "-" if value is None else f"{fmt_time(value)} UTC"
-
-
 def _svg(width: float, height: float, body: list[str], label: str) -> str:
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{height:.0f}" '
-        f'viewBox="0 0 {width:.0f} {height:.0f}" role="img" aria-label="{escape(label)}">'
+        f'viewBox="0 0 {width:.0f} {height:.0f}" role="img" aria-label="{html_text(label)}">'
         + "".join(body)
         + "</svg>"
     )
@@ -44,14 +40,14 @@ def _stretched(width: float, height: float, body: list[str], label: str, css: st
     """An SVG that fills its box whatever its aspect: marks only, no text."""
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" class="{css}" viewBox="0 0 {width:g} '
-        f'{height:g}" preserveAspectRatio="none" role="img" aria-label="{escape(label)}">'
+        f'{height:g}" preserveAspectRatio="none" role="img" aria-label="{html_text(label)}">'
         + "".join(body)
         + "</svg>"
     )
 
 
 def _rect(x: float, y: float, w: float, h: float, fill: str, tip: str = "", extra: str = "") -> str:
-    title = f"<title>{escape(tip)}</title>" if tip else ""
+    title = f"<title>{html_text(tip)}</title>" if tip else ""
     return (
         f'<rect x="{x:.1f}" y="{y:.1f}" width="{max(w, 0):.1f}" height="{max(h, 0):.1f}" '
         f'fill="{fill}"{extra}>{title}</rect>'
@@ -61,7 +57,7 @@ def _rect(x: float, y: float, w: float, h: float, fill: str, tip: str = "", extr
 def _text(x: float, y: float, text: str, anchor: str = "start", size: int = 11) -> str:
     return (
         f'<text x="{x:.1f}" y="{y:.1f}" font-size="{size}" text-anchor="{anchor}" '
-        f'fill="#444">{escape(text)}</text>'
+        f'fill="#444">{html_text(text)}</text>'
     )
 
 
@@ -82,7 +78,7 @@ def legend(entries: list[tuple[str, str]], opacity: dict[str, float] | None = No
         if opacity and label in opacity:
             style += f";opacity:{opacity[label]:.2f}"
         css = "swatch tick" if colour == MAX else "swatch"  # the max is a tick, not a bar
-        items.append(f'<span><i class="{css}" style="{style}"></i>{escape(label)}</span>')
+        items.append(f'<span><i class="{css}" style="{style}"></i>{html_text(label)}</span>')
     return '<p class="legend">' + "".join(items) + "</p>"
 
 
@@ -98,7 +94,7 @@ def outcome_legend(
 
 def _left(pct: float, text: str) -> str:
     """An axis label centred ``pct`` percent along its axis."""
-    return f'<span style="left:{pct:.2f}%">{escape(text)}</span>'
+    return f'<span style="left:{pct:.2f}%">{html_text(text)}</span>'
 
 
 def run_strip(runs: list[Row], slots: int = 20) -> str:
@@ -118,20 +114,6 @@ def run_strip(runs: list[Row], slots: int = 20) -> str:
         )
         body.append(_rect(x, 1, size, size, COLOURS.get(run["outcome"], EMPTY), tip))
     return _svg(slots * (size + gap) + 2, size + 2, body, "last runs by outcome")
-
-
-def split_100(counts: list[float]) -> list[int]:
-    """Whole percentages of ``counts`` that add up to 100 (largest remainder); all 0 when
-    the counts are."""
-    total = sum(counts)
-    if total <= 0:
-        return [0] * len(counts)
-    exact = [c * 100 / total for c in counts]
-    shares = [math.floor(e) for e in exact]
-    by_remainder = sorted(range(len(counts)), key=lambda i: (shares[i] - exact[i], i))
-    for i in by_remainder[: 100 - sum(shares)]:
-        shares[i] += 1
-    return shares
 
 
 def _x_labels(count: int, text_of: list[str]) -> list[int]:
@@ -212,13 +194,13 @@ def duration_bars(rows: list[Row]) -> str:
         mx = min(peak / axis_max * 1000, 998)
         body.append(
             f'<line x1="{mx:.1f}" y1="0" x2="{mx:.1f}" y2="20" stroke="{MAX}" stroke-width="2" '
-            f'vector-effect="non-scaling-stroke"><title>max {escape(fmt_seconds(peak))}</title>'
+            f'vector-effect="non-scaling-stroke"><title>max {html_text(fmt_seconds(peak))}</title>'
             "</line>"
         )
         svg = _stretched(1000, 20, body, f"durations of {row['name']}", "stretch dur-svg")
         lines.append(
-            f'<div class="dur-row"><span class="dur-name">{escape(str(row["name"]))}</span>'
-            f'<div class="dur-bar">{svg}</div><span class="dur-info">{escape(info)}</span></div>'
+            f'<div class="dur-row"><span class="dur-name">{html_name(row["name"])}</span>'
+            f'<div class="dur-bar">{svg}</div><span class="dur-info">{html_text(info)}</span></div>'
         )
     labels = "".join(_left(t / axis_max * 100, tick_label(t)) for t in ticks)
     axis = (
@@ -309,7 +291,7 @@ def schema_grid(
         return svg
     first, newest = executions[0], executions[-1]
     return svg + "".join(
-        f'<p class="muted small runs">{side}: {escape(utc(run["run_at"]))}, execution '
-        f"<code>{escape(str(run['execution_id']))}</code></p>"
+        f'<p class="muted small runs">{side}: {html_text(utc(run["run_at"]))}, execution '
+        f"<code>{html_text(str(run['execution_id']))}</code></p>"
         for side, run in (("oldest (left)", first), ("newest (right)", newest))
     )

@@ -9,11 +9,10 @@ glossary (``glossary.py``) at the end defines its words.
 from __future__ import annotations
 
 from datetime import date
-from html import escape
 from typing import Any
 
 from pipelines.reports import charts, glossary, runs
-from pipelines.reports.charts import split_100, utc
+from pipelines.reports.charts import utc
 from pipelines.reports.html_digest import digest_html
 from pipelines.reports.html_style import CSS
 from pipelines.reports.model import (
@@ -24,8 +23,10 @@ from pipelines.reports.model import (
     clipped,
     digest_sections,
     fmt_seconds,
+    sync_label,
     to_json,
 )
+from pipelines.reports.terminal import finished_shares, html_name, html_text, split_100
 
 
 def _data_block(block_id: str, data: Any) -> str:
@@ -34,7 +35,7 @@ def _data_block(block_id: str, data: Any) -> str:
 
 def _chip(health: str) -> str:
     colour = COLOURS.get(health, "#888")
-    return f'<span class="chip" style="background:{colour}">{escape(health)}</span>'
+    return f'<span class="chip" style="background:{colour}">{html_text(health)}</span>'
 
 
 def _digest(report: Report) -> tuple[str, dict[str, Any]]:
@@ -54,15 +55,6 @@ def _digest(report: Report) -> tuple[str, dict[str, Any]]:
     return f"<p>{chips}</p>{_week(report.syncs)}{digest_html(report)}", data
 
 
-def _shares(row: Row, window: str = "7d") -> list[int] | None:
-    """Success, partial and failed percentages of the window's finished runs (sum 100)."""
-    runs_n = row[f"runs_{window}"] or 0
-    if not runs_n:
-        return None
-    rates = [row[f"{k}_rate_{window}"] or 0 for k in ("success", "partial", "failed")]
-    return split_100([round(rate * runs_n) for rate in rates])
-
-
 def _week(syncs: list[Row]) -> str:
     """All syncs' finished runs in the last 7 days, as the three shares."""
     counts = [0, 0, 0]
@@ -71,9 +63,9 @@ def _week(syncs: list[Row]) -> str:
             counts[i] += round((row[f"{key}_rate_7d"] or 0) * (row["runs_7d"] or 0))
     if not sum(counts):
         return '<p class="muted">No finished runs in the last 7 days.</p>'
-    shares = split_100(counts)
+    shares, total = split_100(counts), sum(counts)
     return (
-        f'<p class="week">Last 7 days: {sum(counts)} finished runs: '
+        f'<p class="week">Last 7 days: {total} finished run{"" if total == 1 else "s"}: '
         + " · ".join(
             f"{p}% {k}" for p, k in zip(shares, ("success", "partial", "failed"), strict=True)
         )
@@ -97,7 +89,7 @@ def _strips(report: Report) -> tuple[str, list[dict[str, Any]]]:
             }
         )
         rows.append(
-            f"<tr><td>{escape(str(sync['name']))}</td><td>{_chip(sync['health'])}</td>"
+            f"<tr><td>{html_name(sync_label(sync))}</td><td>{_chip(sync['health'])}</td>"
             f"<td>{charts.run_strip(runs)}</td></tr>"
         )
     outcomes = {r["outcome"] for r in report.runs}
@@ -129,7 +121,7 @@ def _schema_grids(report: Report) -> tuple[str, list[dict[str, Any]]]:
             }
         )
         html.append(
-            f"<h3>{escape(report.name_of(sid))}</h3>" + charts.schema_grid(runs, schemas, lookup)
+            f"<h3>{html_name(report.name_of(sid))}</h3>" + charts.schema_grid(runs, schemas, lookup)
         )
     if not html:
         return '<p class="muted">No failing schemas in the period.</p>', data
@@ -159,13 +151,13 @@ def _health_row(report: Report, r: Row) -> str:
     tip = ""  # the latest run of the period, when it is the one sync_health names
     if last and last[0]["status"] == r["last_status"] and last[0]["run_at"] == r["last_run_at"]:
         tip = f"execution {last[0]['execution_id']} · {utc(last[0]['run_at'])}"
-    shares = _shares(r)
+    shares = finished_shares(r)
     pcts = [f"{p}%" for p in shares] if shares else ["-"] * 3
     cells = [
-        ("name", escape(str(r["name"]))),
+        ("name", html_name(sync_label(r))),
         ("", _chip(r["health"])),
-        ("reason", escape(r["health_reason"])),
-        ("", escape(r["last_status"] or "-")),
+        ("reason", html_text(r["health_reason"])),
+        ("", html_text(r["last_status"] or "-")),
         ("time", utc(r["last_success_at"])),
         ("num", str(r["runs_7d"])),
         *(("num", p) for p in pcts),
@@ -177,7 +169,7 @@ def _health_row(report: Report, r: Row) -> str:
     for (css, text), head in zip(cells, HEALTH_COLUMNS, strict=True):
         short = head if head == "runs 7d" else head.removesuffix(" 7d")  # one window per card
         label = "" if head in ("sync", "health", "reason") else f' data-label="{short}"'
-        title = f' title="{escape(tip)}"' if head == "last run" and tip else ""
+        title = f' title="{html_text(tip)}"' if head == "last run" and tip else ""
         css = f' class="{css}"' if css else ""
         out.append(f"<td{css}{label}{title}>{text}</td>")
     return "<tr>" + "".join(out) + "</tr>"
@@ -197,7 +189,7 @@ def _health_table(report: Report) -> str:
 def _runlog(report: Report) -> str:
     """The run log's header lines: last successful load, staleness, the last failure."""
     return "".join(
-        f'<p class="runlog {line.level}">{escape(line.text)}</p>'
+        f'<p class="runlog {line.level}">{html_text(line.text)}</p>'
         for line in runs.header_lines(report.runlog, report.now)
     )
 
@@ -211,7 +203,7 @@ def render_html(report: Report) -> str:
     digest, digest_data = _digest(report)
     strips_html, strips = _strips(report)
     grids_html, grids = _schema_grids(report)
-    names = {r["bulk_sync_id"]: r["name"] for r in report.syncs}
+    names = {r["bulk_sync_id"]: sync_label(r) for r in report.syncs}
     durations = [
         {**r, "name": names.get(r["bulk_sync_id"], r["bulk_sync_id"])} for r in report.durations
     ]
@@ -222,7 +214,7 @@ def render_html(report: Report) -> str:
     ]
     first: date = report.since.date()
     title = f"Polytomic sync report: {report.dataset}"
-    focus = f" · sync {escape(report.sync)}" if report.sync else ""
+    focus = f" · sync {html_name(report.sync)}" if report.sync else ""
     dur_legend = charts.legend(
         [(charts.P50, "p50 (median)"), (charts.P95, "p95"), (charts.MAX, "max")]
     )
@@ -250,14 +242,14 @@ def render_html(report: Report) -> str:
         ("Schemas by run for the worst syncs", grids_html, "data-schema-grid", grids),
     ]
     body = "".join(
-        f"<h2>{escape(heading)}</h2><section>{content}{_data_block(block_id, data)}</section>"
+        f"<h2>{html_text(heading)}</h2><section>{content}{_data_block(block_id, data)}</section>"
         for heading, content, block_id, data in sections
     )
     return (
         "<!doctype html><html lang=en><head><meta charset=utf-8>"
         '<meta name="viewport" content="width=device-width,initial-scale=1">'
-        f"<title>{escape(title)}</title><style>{CSS}</style></head><body><main>"
-        f"<header><h1>{escape(title)}</h1><p class=muted>generated {utc(report.now)} · "
+        f"<title>{html_text(title)}</title><style>{CSS}</style></head><body><main>"
+        f"<header><h1>{html_text(title)}</h1><p class=muted>generated {utc(report.now)} · "
         f"period {utc(report.since)} to {utc(report.now)}{focus} · all times UTC · "
         '<a href="#glossary">what the words mean</a></p>'
         f"{_runlog(report)}<section>{digest}"

@@ -3,10 +3,9 @@ time marked UTC and, where one run is meant, its execution id (to find it in Pol
 
 from __future__ import annotations
 
-from html import escape
-
 from pipelines.reports.charts import utc
-from pipelines.reports.model import DIGEST_ANOMALIES, Report, Row, fmt_seconds
+from pipelines.reports.model import DIGEST_ANOMALIES, Report, Row, fmt_seconds, sync_label
+from pipelines.reports.terminal import html_name, html_text
 
 Item = tuple[str, str, list[tuple[str, str]]]  # name, detail, [(what, execution id)]
 
@@ -52,14 +51,14 @@ def sections(report: Report) -> list[tuple[str, list[Item]]]:
             (
                 health.capitalize(),
                 [
-                    (r["name"], r["health_reason"], _latest(report, r["bulk_sync_id"], outcome))
+                    (sync_label(r), r["health_reason"], _latest(report, r["bulk_sync_id"], outcome))
                     for r in report.with_health(health)
                 ],
             )
         )
     flapping = [
         (
-            r["name"],
+            sync_label(r),
             f"{r['flips']} flips in the last {r['terminal_runs']} runs: {r['sequence']}",
             [],
         )
@@ -68,7 +67,7 @@ def sections(report: Report) -> list[tuple[str, list[Item]]]:
     out.append(("Flapping", flapping))
     chronic = [
         (
-            f"{r['name']} / {r['schema']}",
+            f"{sync_label(r)} / {r['schema']}",
             f"failed {r['chronic_failures']} of its last {r['chronic_window_runs']} completed runs"
             + (f": {r['latest_error_message']}" if r["latest_error_message"] else ""),
             _chronic_run(report, r),
@@ -78,7 +77,7 @@ def sections(report: Report) -> list[tuple[str, list[Item]]]:
     out.append(("Chronic schemas", chronic))
     stuck = [
         (
-            r["name"],
+            sync_label(r),
             f"{r['status']} for {fmt_seconds(r['running_s'])} (since "
             f"{utc(r['started_at'] or r['created_at'])}), threshold "
             f"{fmt_seconds(r['threshold_s'])} ({r['threshold_basis']})",
@@ -89,7 +88,7 @@ def sections(report: Report) -> list[tuple[str, list[Item]]]:
     out.append(("Stuck runs", stuck))
     incidents = [
         (
-            r["name"],
+            sync_label(r),
             f"{r['length_runs']} run(s) since {utc(r['started_at'])}"
             + (f": {r['first_error_message']}" if r["first_error_message"] else ""),
             [("first failed run", str(r["first_failed_execution_id"]))],
@@ -100,7 +99,7 @@ def sections(report: Report) -> list[tuple[str, list[Item]]]:
     out.append(("Open incidents", incidents))
     anomalies: list[Item] = [
         (
-            r["name"] + (f" / {r['schema']}" if r["schema"] else ""),
+            sync_label(r) + (f" / {r['schema']}" if r["schema"] else ""),
             _anomaly(r),
             [("run", str(r["execution_id"]))],
         )
@@ -115,16 +114,16 @@ def sections(report: Report) -> list[tuple[str, list[Item]]]:
 
 def _item(name: str, detail: str, ids: list[tuple[str, str]]) -> str:
     runs = "".join(
-        f' <span class="exec">· {escape(what)}: execution <code>{escape(eid)}</code></span>'
+        f' <span class="exec">· {html_text(what)}: execution <code>{html_text(eid)}</code></span>'
         for what, eid in ids
     )
-    return f"<li><b>{escape(str(name))}</b>: {escape(detail)}{runs}</li>"
+    return f"<li><b>{html_name(name)}</b>: {html_text(detail)}{runs}</li>"
 
 
 def digest_html(report: Report) -> str:
     """The digest's lists, or a line saying nothing needs attention."""
     html = "".join(
-        f"<h3>{escape(title)}</h3><ul>" + "".join(_item(*item) for item in items) + "</ul>"
+        f"<h3>{html_text(title)}</h3><ul>" + "".join(_item(*item) for item in items) + "</ul>"
         for title, items in sections(report)
         if items
     )

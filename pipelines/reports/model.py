@@ -54,6 +54,7 @@ class Report:
     schema_grid: list[Row]  # schema runs of the worst syncs' last 20 executions
     worst_syncs: list[str] = field(default_factory=list)  # bulk_sync_ids, worst first
     runlog: RunLog | None = None  # etl_runs, for the header (None: not read)
+    settings: Row = field(default_factory=dict)  # report_settings: the thresholds in force
 
     def health_counts(self) -> dict[str, int]:
         counts = dict.fromkeys(HEALTH_ORDER, 0)
@@ -67,8 +68,14 @@ class Report:
     def name_of(self, bulk_sync_id: str) -> str:
         for row in self.syncs:
             if row["bulk_sync_id"] == bulk_sync_id:
-                return str(row["name"] or bulk_sync_id)
+                return sync_label(row)
         return bulk_sync_id
+
+
+def sync_label(row: Row) -> str:
+    """A sync's name as shown; its id when it has no name (null, empty or blank)."""
+    name = row.get("name")
+    return str(name) if name is not None and str(name).strip() else str(row["bulk_sync_id"])
 
 
 class SyncChoice(ValueError):
@@ -137,6 +144,11 @@ def fmt_time(value: datetime | None) -> str:
     return "-" if value is None else value.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
 
 
+def fmt_utc(value: datetime | None) -> str:
+    """A time for people: ``2025-03-12 12:00 UTC`` ("-" for none)."""
+    return "-" if value is None else f"{fmt_time(value)} UTC"
+
+
 def to_json(data: Any) -> str:
     """JSON for embedding in a <script> block: dates as ISO strings, and ``<``, ``>``, ``&`` as
     ``\\u003c``, ``\\u003e``, ``\\u0026``, so that no text can end the block or open a
@@ -166,7 +178,7 @@ SECTIONS: tuple[tuple[str, str, str, str], ...] = (
         "health as of generated_at; *_24h / *_7d / *_30d over those windows up to "
         "generated_at; durations over 30 days",
     ),
-    ("flapping", "flapping", "last_runs", "each sync's last 20 terminal runs"),
+    ("flapping", "flapping", "last_runs", "each sync's last {flapping_window_runs} terminal runs"),
     (
         "chronic_schemas",
         "chronic",
@@ -217,8 +229,15 @@ def report_data(report: Report, html: str | None = None) -> dict[str, Any]:
         _key(title): [{"name": name, "detail": detail} for name, detail in items]
         for title, items in digest_sections(report)
     }
+    from pipelines.reports.settings import ReportSettings
+
+    runs = report.settings.get("flapping_window_runs") or ReportSettings().flapping_window_runs
     sections: dict[str, Any] = {
-        key: {"window": window, "window_description": about, "rows": getattr(report, name)}
+        key: {
+            "window": window,
+            "window_description": about.format(flapping_window_runs=runs),
+            "rows": getattr(report, name),
+        }
         for key, name, window, about in SECTIONS
     }
     sections["schema_grid"]["worst_syncs"] = report.worst_syncs
@@ -295,7 +314,7 @@ def _anomaly_detail(row: Row) -> str:
         else ""
     )
     return (
-        f"{fmt_time(row['run_at'])}: {row['record_count']} rows vs median "
+        f"{fmt_utc(row['run_at'])}: {row['record_count']} rows vs median "
         f"{row['baseline_median']:.0f}{change}"
     )
 
@@ -303,7 +322,10 @@ def _anomaly_detail(row: Row) -> str:
 def digest_sections(report: Report) -> list[tuple[str, list[tuple[str, str]]]]:
     """The digest as (title, [(label, detail)]) in reading order; empty sections included."""
     sections = [
-        (health.capitalize(), [(r["name"], r["health_reason"]) for r in report.with_health(health)])
+        (
+            health.capitalize(),
+            [(sync_label(r), r["health_reason"]) for r in report.with_health(health)],
+        )
         for health in ("broken", "degraded", "late")
     ]
     sections.append(
@@ -311,7 +333,7 @@ def digest_sections(report: Report) -> list[tuple[str, list[tuple[str, str]]]]:
             "Flapping",
             [
                 (
-                    r["name"],
+                    sync_label(r),
                     f"{r['flips']} flips in the last {r['terminal_runs']} runs: {r['sequence']}",
                 )
                 for r in report.flapping
@@ -323,7 +345,7 @@ def digest_sections(report: Report) -> list[tuple[str, list[tuple[str, str]]]]:
             "Chronic schemas",
             [
                 (
-                    f"{r['name']} / {r['schema']}",
+                    f"{sync_label(r)} / {r['schema']}",
                     f"failed {r['chronic_failures']} of its last "
                     f"{r['chronic_window_runs']} completed runs"
                     + (f": {r['latest_error_message']}" if r["latest_error_message"] else ""),
@@ -337,7 +359,7 @@ def digest_sections(report: Report) -> list[tuple[str, list[tuple[str, str]]]]:
             "Stuck runs",
             [
                 (
-                    r["name"],
+                    sync_label(r),
                     f"{r['status']} for {fmt_seconds(r['running_s'])}, threshold "
                     f"{fmt_seconds(r['threshold_s'])} ({r['threshold_basis']})",
                 )
@@ -350,8 +372,8 @@ def digest_sections(report: Report) -> list[tuple[str, list[tuple[str, str]]]]:
             "Open incidents",
             [
                 (
-                    r["name"],
-                    f"{r['length_runs']} run(s) since {fmt_time(r['started_at'])}"
+                    sync_label(r),
+                    f"{r['length_runs']} run(s) since {fmt_utc(r['started_at'])}"
                     + (f": {r['first_error_message']}" if r["first_error_message"] else ""),
                 )
                 for r in report.incidents
@@ -360,7 +382,7 @@ def digest_sections(report: Report) -> list[tuple[str, list[tuple[str, str]]]]:
         )
     )
     anomalies = [
-        (r["name"] + (f" / {r['schema']}" if r["schema"] else ""), _anomaly_detail(r))
+        (sync_label(r) + (f" / {r['schema']}" if r["schema"] else ""), _anomaly_detail(r))
         for r in report.anomalies[:DIGEST_ANOMALIES]
     ]
     hidden = len(report.anomalies) - DIGEST_ANOMALIES

@@ -184,6 +184,7 @@ def build_report(
         schema_grid=grid,
         worst_syncs=worst,
         runlog=runlog,
+        settings=(read.rows("select * from {ds}.report_settings") or [{}])[0],
     )
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -149,6 +150,17 @@ class ReportSettings:
         for field in dataclasses.fields(self):
             value = _checked(_BY_NAME[field.name], getattr(self, field.name), "")
             object.__setattr__(self, field.name, value)
+        flips, runs = self.flapping_min_flips, self.flapping_window_runs
+        if flips > runs - 1:  # n runs change outcome at most n - 1 times
+            envs = " / ".join(
+                f"{SECTION.upper()}__{n}" for n in ("FLAPPING_MIN_FLIPS", "FLAPPING_WINDOW_RUNS")
+            )
+            raise SettingsError(
+                f"{SECTION}.flapping_min_flips ({flips}) must be less than "
+                f"{SECTION}.flapping_window_runs ({runs}): {runs} runs change outcome at most "
+                f"{runs - 1} times, so no sync could be flapping "
+                f"(in [{SECTION}] of .dlt/config.toml, or env {envs})"
+            )
 
     def replace(self, **changes: Any) -> ReportSettings:
         return dataclasses.replace(self, **changes)
@@ -173,26 +185,56 @@ def load_settings() -> ReportSettings:
     values: dict[str, Any] = {}
     for setting in SETTINGS:
         key = f"{SECTION}.{setting.name}"
-        where = f" (env {SECTION.upper()}__{setting.name.upper()})"
+        where = _where(setting.name)
         try:
-            value, problem = dlt.config.get(key, setting.kind), None
+            raw, problem = dlt.config.get(key), None  # as given: text from the environment
         except Exception as exc:
-            value, problem = None, _cause(exc)
+            raw, problem = None, _cause(exc)
         if problem is not None:  # raised here, so no dlt exception is its context
             raise SettingsError(f"{key}{where} must be {_expected(setting)}, not {problem}")
-        if value is not None:
-            values[setting.name] = _checked(setting, value, where)
+        if raw is not None:
+            values[setting.name] = _checked(setting, _number(raw), where, _given(raw))
     return ReportSettings(**values)
 
 
-def _checked(setting: Setting, value: Any, where: str) -> int | float:
-    key = f"{SECTION}.{setting.name}{where}"
+def _where(name: str) -> str:
+    """Where a setting comes from: the environment when it is set there, else config.toml."""
+    env = f"{SECTION.upper()}__{name.upper()}"
+    if env in os.environ:
+        return f" (env {env})"
+    return f" (in [{SECTION}] of .dlt/config.toml, or env {env})"
+
+
+def _number(raw: Any) -> Any:
+    """A number given as text (the environment) read as one; anything else as it is."""
+    if isinstance(raw, str):
+        for kind in (int, float):
+            try:
+                return kind(raw.strip())
+            except ValueError:
+                pass
+    return raw
+
+
+def _given(raw: Any) -> str:
+    """``raw`` as the user wrote it: ``-1`` stays ``-1``; text that is no number is quoted."""
+    if isinstance(raw, str):
+        return raw.strip() if _number(raw) is not raw else repr(raw)
+    return repr(raw)
+
+
+def _checked(setting: Setting, value: Any, where: str, given: str | None = None) -> int | float:
+    """``value`` of the setting's kind; a whole number may be written ``3.0``."""
+    problem = (
+        f"{SECTION}.{setting.name}{where} must be {_expected(setting)}, "
+        f"not {repr(value) if given is None else given}"
+    )
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise SettingsError(f"{key} must be {_expected(setting)}, not {value!r}")
-    if setting.kind is int and value != int(value):
-        raise SettingsError(f"{key} must be {_expected(setting)}, not {value!r}")
+        raise SettingsError(problem)
     if not math.isfinite(value) or not setting.low <= value <= setting.high:
-        raise SettingsError(f"{key} must be {_expected(setting)}, not {value!r}")
+        raise SettingsError(problem)
+    if setting.kind is int and value != int(value):
+        raise SettingsError(problem)
     return int(value) if setting.kind is int else float(value)
 
 

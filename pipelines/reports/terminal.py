@@ -10,10 +10,15 @@ else 100).  Sync names are shown in full: a name wider than its column wraps ont
 lines, indented.  When the table's columns leave a name less than ``MIN_NAME`` columns, the
 least needed ones (P50, LATE, OK 7D, P95, LAST RUN) are left out, in that order; ``report
 --json`` and the views have them all.
+
+The HTML page shows API text the same way (``html_text``, ``html_name``), and the same
+shares of finished runs (``finished_shares``), so the two renderings agree.
 """
 
 from __future__ import annotations
 
+import html
+import math
 import shutil
 import unicodedata
 from collections.abc import Callable
@@ -23,9 +28,9 @@ from pipelines.reports.model import (
     Report,
     Row,
     digest_sections,
-    fmt_pct,
     fmt_seconds,
     fmt_time,
+    sync_label,
 )
 from pipelines.reports.runs import header_lines
 
@@ -40,12 +45,50 @@ DETAIL_LINES = 3  # lines of a digest item's detail (an error message) before it
 _ESCAPES = {c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7F, 0xA0))}
 _ESCAPES.update({ord("\n"): "\\n", ord("\t"): "\\t", ord("\r"): "\\r"})
 _ESCAPES.update({c: f"\\u{c:04x}" for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))})
+# on an HTML page, tab, newline and carriage return are only white space: one space each
+_HTML_ESCAPES = {**_ESCAPES, **dict.fromkeys(map(ord, "\t\n\r"), " ")}
 
 
 def printable(text: object) -> str:
     """``text`` with every C0/C1 control character (newline and tab too) and bidirectional
     override as a visible escape: ESC becomes the four characters ``\\x1b``."""
     return str(text).translate(_ESCAPES)
+
+
+def html_text(text: object) -> str:
+    """``text`` for an HTML page: escaped, with its control characters and bidirectional
+    overrides shown as ``printable`` shows them (tab, newline, CR as a space)."""
+    return html.escape(str(text).translate(_HTML_ESCAPES))
+
+
+def html_name(text: object) -> str:
+    """A name (from the API) on an HTML page: ``html_text`` in a ``<bdi>``, so right-to-left
+    text in it never reorders what stands around it."""
+    return f"<bdi>{html_text(text)}</bdi>"
+
+
+def split_100(counts: list[float]) -> list[int]:
+    """Whole percentages of ``counts`` that add up to 100 (largest remainder); all 0 when
+    the counts are."""
+    total = sum(counts)
+    if total <= 0:
+        return [0] * len(counts)
+    exact = [c * 100 / total for c in counts]
+    shares = [math.floor(e) for e in exact]
+    by_remainder = sorted(range(len(counts)), key=lambda i: (shares[i] - exact[i], i))
+    for i in by_remainder[: 100 - sum(shares)]:
+        shares[i] += 1
+    return shares
+
+
+def finished_shares(row: Row, window: str = "7d") -> list[int] | None:
+    """Success, partial and failed percentages of a sync_health row's finished runs in the
+    window (sum 100), as the terminal and the HTML page show them; None without runs."""
+    runs_n = row[f"runs_{window}"] or 0
+    if not runs_n:
+        return None
+    rates = [row[f"{k}_rate_{window}"] or 0 for k in ("success", "partial", "failed")]
+    return split_100([round(rate * runs_n) for rate in rates])
 
 
 def display_width(text: str) -> int:
@@ -164,6 +207,12 @@ def _ratio(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}x"
 
 
+def _share(row: Row, index: int) -> str:
+    """Success (0) or failed (2) share of the last 7 days' finished runs, as on the page."""
+    shares = finished_shares(row)
+    return "-" if shares is None else f"{shares[index]}%"
+
+
 # (header, widest cell, cell) for the sync_health table; each column is as wide as its
 # header and its widest cell (up to "widest cell"), the name column takes what is left.
 # Text columns (negative width) are left-aligned, numbers right-aligned.
@@ -173,8 +222,8 @@ _COLUMNS: tuple[tuple[str, int, Callable[[Row], str]], ...] = (
     ("LAST OK", 7, lambda r: fmt_seconds(r["staleness_s"])),
     ("LATE", 7, lambda r: _ratio(r["lateness_ratio"])),
     ("RUNS 7D", 7, lambda r: str(r["runs_7d"])),
-    ("OK 7D", 5, lambda r: fmt_pct(r["success_rate_7d"])),
-    ("FAIL 7D", 7, lambda r: fmt_pct(r["failed_rate_7d"])),
+    ("OK 7D", 5, lambda r: _share(r, 0)),
+    ("FAIL 7D", 7, lambda r: _share(r, 2)),
     ("P50", 7, lambda r: fmt_seconds(r["p50_duration_s"])),
     ("P95", 7, lambda r: fmt_seconds(r["p95_duration_s"])),
     ("STREAK", 6, lambda r: str(r["failure_streak"])),
@@ -189,7 +238,7 @@ def _table(rows: list[Row], width: int) -> list[str]:
         max([display_width(header)] + [display_width(c[i]) for c in cells])
         for i, (header, _, _) in enumerate(_COLUMNS)
     ]
-    names = [_clean(row["name"] or row["bulk_sync_id"]) for row in rows]
+    names = [_clean(sync_label(row)) for row in rows]
     longest = max([display_width("SYNC")] + [display_width(name) for name in names])
     shown = list(range(len(_COLUMNS)))
 
@@ -231,15 +280,13 @@ def render_terminal(report: Report, width: int = DEFAULT_WIDTH) -> str:
     focus = ""
     if report.sync is not None:
         one = report.syncs[0] if len(report.syncs) == 1 else None
-        focus = f" · sync {(one['name'] or one['bulk_sync_id']) if one else report.sync}"
+        focus = f" · sync {sync_label(one) if one else report.sync}"
     title = f"Polytomic sync report · dataset {report.dataset} · {fmt_time(report.now)} UTC"
     lines = _wrap(_clean(title + focus), width, indent=2)
-    lines += _wrap(
-        f"{len(report.syncs)} sync{'' if len(report.syncs) == 1 else 's'}: "
-        + " · ".join(f"{counts[h]} {h.replace('_', ' ')}" for h in HEALTH_ORDER if counts.get(h)),
-        width,
-        indent=2,
-    )
+    count = len(report.syncs)
+    states = " · ".join(f"{counts[h]} {h.replace('_', ' ')}" for h in HEALTH_ORDER if counts.get(h))
+    syncs = f"{count} sync{'' if count == 1 else 's'}" + (f": {states}" if states else "")
+    lines += _wrap(syncs, width, indent=2)
     lines += _runlog(report, width)
     for title, items in digest_sections(report):
         if title == "Volume anomalies":

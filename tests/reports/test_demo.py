@@ -35,6 +35,8 @@ def test_demo_runs_end_to_end_and_each_planted_problem_shows(tmp_path, monkeypat
     def one(sql: str) -> list[tuple]:
         return con.execute(sql).fetchall()
 
+    # the run log marks the file as the demo's: the next demo may replace it, nothing else
+    assert one("SELECT DISTINCT mode FROM polytomic.etl_runs") == [("demo",)]
     health = dict(one("SELECT name, health FROM polytomic.sync_health"))
     assert health["HubSpot → BigQuery"] == "broken"
     assert health["NetSuite → Snowflake"] == "late"

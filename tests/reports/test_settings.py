@@ -52,7 +52,7 @@ def test_every_setting_has_one_default_and_is_documented_in_the_view():
     ("value", "message"),
     [
         ("abc", "must be a whole number from 1 to 1000 (flips), not 'abc'"),
-        ("2.5", "must be a whole number from 1 to 1000 (flips), not '2.5'"),
+        ("2.5", "must be a whole number from 1 to 1000 (flips), not 2.5"),
         ("0", "must be a whole number from 1 to 1000 (flips), not 0"),
     ],
 )
