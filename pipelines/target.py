@@ -29,7 +29,6 @@ from pipelines.warehouse_lock import RunLock
 log = logging.getLogger("polytomic_etl")
 
 DEFAULT_DUCKDB = "polytomic_etl.duckdb"
-DUCKDB_MEMORY_LIMIT = "32MB"  # of a load's DuckDB connection (see `_duckdb_credentials`)
 OLD_DEFAULT_DUCKDB = "polytomic.duckdb"  # until 0.1: its stem equals the default dataset
 DUCKDB_CATALOGS = ("system", "temp")  # built into every DuckDB database
 MAX_PIPELINE_NAME = 64
@@ -104,8 +103,7 @@ class Target:
         layout = {"staging_dataset_name_layout": f"%s_staging_{self._shard_tag}"}
         options: dict[str, Any] = layout if self.shard else {}
         if self.destination == "duckdb":
-            credentials = _duckdb_credentials(self.duckdb_path)
-            destination: Any = dlt.destinations.duckdb(credentials, **options)
+            destination: Any = dlt.destinations.duckdb(self.duckdb_path, **options)
         else:
             credentials = _passwordless_credentials(self.destination)
             if credentials is not None:
@@ -193,20 +191,6 @@ class DuckDBLocked(Exception):
 
 class StoppedWaiting(Exception):
     exit_code = EXIT_INTERRUPTED
-
-
-def _duckdb_credentials(path: str | None) -> Any:
-    """The DuckDB file, with a memory limit unless the user's `global_config` sets one.
-
-    DuckDB keeps what a merge scans cached up to its limit (80 % of RAM by default), so a
-    run's memory would grow with the warehouse; past a small limit it re-reads or spills to
-    disk instead, and a run stays flat in history.
-    """
-    from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
-
-    user = dlt.config.get("destination.duckdb.credentials.global_config", dict) or {}
-    config = {"memory_limit": DUCKDB_MEMORY_LIMIT, **user}
-    return DuckDbCredentials(path, global_config=config)
 
 
 def duckdb_lock_holder(detail: str) -> str | None:

@@ -165,6 +165,7 @@ def walk_syncs(
             # Not walked again in this run: what it saw mid-walk can go (memory stays flat in
             # the number of syncs); this load's rows stay for the verification.
             context.memory[sync_id] = WalkMemory(loaded=context.memory[sync_id].loaded)
+            walkers.pop(sync_id, None)
 
     pool = ThreadPoolExecutor(max(1, concurrency), thread_name_prefix="walk")
     try:

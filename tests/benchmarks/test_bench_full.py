@@ -1,6 +1,7 @@
-"""`make bench`: the whole suite. `--bench-full` runs the issue's sizes (many minutes) and
-writes bench-results.json at the repository root; without it the tiny sizes run and write
-to a temporary directory, leaving any real results alone.
+"""`make bench`: the whole suite. `--bench-full` runs the issue's sizes (about 20 minutes)
+and writes bench-results.json at the repository root; `--bench-1m` (`make bench FULL=1`) adds
+the 1M case. Without `--bench-full` the tiny sizes run and write to a temporary directory,
+leaving any real results alone.
 
 Marked `bench`, so `make test` never runs it. It asserts only that figures were written.
 """
@@ -17,8 +18,9 @@ from tests.benchmarks import suite
 @pytest.mark.bench
 def test_benchmark_suite(request: pytest.FixtureRequest, tmp_path: Path) -> None:
     full = bool(request.config.getoption("--bench-full", default=False))
+    million = bool(request.config.getoption("--bench-1m", default=False))
     if full:
-        results = suite.run_suite(suite.FULL)
+        results = suite.run_suite(suite.full_sizes(with_1m=million))
     else:
         results = suite.run_suite(suite.TINY, out=tmp_path / "bench-results.json")
-    assert {"B1", "B2", "B3", "B4", "goals"} <= set(results)
+    assert {*suite.BENCHES, "rows", "goals"} <= set(results)
